@@ -1,0 +1,227 @@
+"""Experiment configuration: nested dataclasses loaded from YAML, with ``key=value`` overrides.
+
+Unknown keys are errors (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+
+import yaml
+
+
+@dataclasses.dataclass
+class SyntheticConfig:
+    """The embedded synthetic data set (used when ``data.source`` is ``synthetic``)."""
+
+    count: int = 24
+    height: int = 384
+    width: int = 448
+    seed: int = 0
+    test_count: int = 6
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the data comes from and how it becomes working images.
+
+    Attributes:
+        source: ``"synthetic"`` or a dataset folder (IDRiD release layout or
+            images/masks folders).
+        mask_suffix: mask stem suffix; None: ``_EX`` for IDRiD, ``""`` otherwise.
+        short_side: working-scale short side after the FOV crop (580 = authors' scale).
+        fov_crop: crop to the field of view first.
+        val_count: training images held out for validation (model selection).
+        split_seed: seed of the validation split.
+        cache_dir: preprocessing cache; None: ``$HECL_CACHE_DIR`` or ``~/.cache/hecl_keras``.
+    """
+
+    source: str = "synthetic"
+    mask_suffix: typing.Optional[str] = None
+    short_side: typing.Optional[int] = 580
+    fov_crop: bool = True
+    val_count: int = 6
+    split_seed: int = 0
+    cache_dir: typing.Optional[str] = None
+    synthetic: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
+
+
+@dataclasses.dataclass
+class AugmentSection:
+    crop_size: typing.List[int] = dataclasses.field(default_factory=lambda: [512, 512])
+    flip: bool = True
+    rotation: float = 180.0
+    brightness: typing.List[float] = dataclasses.field(default_factory=lambda: [0.5, 1.5])
+    contrast: typing.List[float] = dataclasses.field(default_factory=lambda: [0.5, 1.5])
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Backbone choice; ``options`` go to ``get_backbone(name, **options)``."""
+
+    backbone: str = "unet_plus_plus"
+    base_filters: int = 32
+    options: typing.Dict[str, typing.Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class HECLConfig:
+    """The contrastive terms (METHOD.md sections 3-4). Off by default (supervised only)."""
+
+    enabled: bool = False
+    alpha: float = 0.01
+    temperature: float = 0.05
+    grid: int = 5
+    threshold: float = 0.3
+    use_density: bool = True
+    use_edge: bool = True
+    sampling: str = "extremes"
+    k: int = 3
+    form: str = "supcon"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Optimisation (paper: Adam 3e-4 halved every 100 epochs, batch 6, 300 epochs).
+
+    Attributes:
+        epochs: number of epochs; an epoch is ``repeats`` random crops of every training image.
+        repeats: crops per training image per epoch.
+        batch_size: crops per batch.
+        learning_rate: initial Adam learning rate.
+        halve_every: halve the learning rate every this many epochs (0: never).
+        loss: ``"bce"`` (authors' L_sup) or ``"dice_bce"``.
+        mixed_precision: None, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
+        monitor: validation metric that picks the best checkpoint.
+        image_log_every: write validation overlays to TensorBoard every N epochs (0: never).
+        seed: global seed (weights, shuffling, augmentation).
+        jit_compile: passed to ``compile`` (``"auto"``, True or False).
+    """
+
+    epochs: int = 300
+    repeats: int = 1
+    batch_size: int = 6
+    learning_rate: float = 3e-4
+    halve_every: int = 100
+    loss: str = "bce"
+    mixed_precision: typing.Optional[str] = None
+    monitor: str = "val_pr_auc"
+    image_log_every: int = 10
+    seed: int = 0
+    jit_compile: typing.Any = False
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """Whole-image prediction settings (sliding window)."""
+
+    overlap: float = 0.25
+    tta_flip: bool = False
+    threshold: float = 0.5
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    """A whole experiment: what ``hecl train CONFIG`` reads."""
+
+    name: str = "experiment"
+    run_dir: str = "runs"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    augment: AugmentSection = dataclasses.field(default_factory=AugmentSection)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    hecl: HECLConfig = dataclasses.field(default_factory=HECLConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is wrong; the message names it."""
+
+
+def _build(cls, values, where):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(values).__name__}: {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(
+            f"Unknown key(s) {', '.join((where + '.' if where else '') + u for u in unknown)}; "
+            f"valid keys{' of ' + where if where else ''}: {', '.join(sorted(names))}"
+        )
+    kwargs = {}
+    for key, value in values.items():
+        hint = hints[key]
+        sub = f"{where}.{key}" if where else key
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value or {}, sub)
+        else:
+            kwargs[key] = _check_type(hint, value, sub)
+    return cls(**kwargs)
+
+
+def _check_type(hint, value, where):
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is typing.Any:
+        return value
+    if origin is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        return _check_type(hint, value, where)
+    if origin in (list, typing.List):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_check_type(args[0], v, where) for v in value] if args else list(value)
+    if origin in (dict, typing.Dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if hint is str and not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def apply_overrides(values: dict, overrides) -> dict:
+    """Applies ``["train.epochs=3", "model.options.deep_supervision=true"]`` (values parsed as YAML)."""
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"Override must look like key.path=value. Received: {item!r}")
+        path, raw = item.split("=", 1)
+        keys = path.strip().split(".")
+        node = values
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"Override {item!r}: {k} is not a section")
+        node[keys[-1]] = yaml.safe_load(raw)
+    return values
+
+
+def load_config(path=None, overrides=None) -> ExperimentConfig:
+    """Loads an :class:`ExperimentConfig` from YAML (None: all defaults) plus overrides."""
+    values = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"Config file not found: {path}")
+        values = yaml.safe_load(path.read_text()) or {}
+    values = apply_overrides(values, overrides)
+    return _build(ExperimentConfig, values, "")
+
+
+def config_to_dict(config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def save_config(config, path) -> None:
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))

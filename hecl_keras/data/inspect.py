@@ -1,0 +1,61 @@
+"""A health report of a dataset folder: counts, sizes, lesion fractions, problems."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hecl_keras.data.datasets import list_files, load_splits, split_folders
+from hecl_keras.data.io import IMAGE_EXTENSIONS, MASK_EXTENSIONS
+from hecl_keras.data.errors import DataError
+from hecl_keras.data.preprocess import read_pair
+
+
+def inspect_dataset(path, mask_suffix=None, progress=None) -> dict:
+    """Reads every pair of every split and reports on them.
+
+    Args:
+        path: the dataset root (see :func:`~hecl_keras.data.datasets.load_splits`).
+        mask_suffix: str or None. Mask stem suffix (None: IDRiD's ``_EX`` or ``""``).
+        progress: callable(done, total, sample_id) or None.
+
+    Returns:
+        ``{"splits": {name: {"images", "masks", "pairs", "image_sizes",
+        "lesion_fraction": {"min", "median", "max"}, "lesion_free"}}, "problems": [...]}``.
+        Each problem is a message naming the file. Nothing is skipped silently:
+        a pair that cannot be read is counted out of ``pairs`` and listed.
+    """
+    folders = split_folders(path, mask_suffix)
+    splits, problems = load_splits(path, mask_suffix=mask_suffix, strict=False)
+    total = sum(len(s) for s in splits.values())
+    done = 0
+    report = {"path": str(path), "splits": {}, "problems": problems}
+    for name, samples in splits.items():
+        sizes, fractions = {}, []
+        for sample in samples:
+            try:
+                image, mask = read_pair(sample)
+            except DataError as exc:
+                problems.append(str(exc))
+            else:
+                key = f"{image.shape[1]}x{image.shape[0]}"
+                sizes[key] = sizes.get(key, 0) + 1
+                fractions.append(float(mask.mean()))
+            done += 1
+            if progress is not None:
+                progress(done, total, sample.id)
+        images_dir, masks_dir, _ = folders[name]
+        entry = {
+            "images": len(list_files(images_dir, IMAGE_EXTENSIONS)) if images_dir.is_dir() else 0,
+            "masks": len(list_files(masks_dir, MASK_EXTENSIONS)) if masks_dir.is_dir() else 0,
+            "pairs": len(fractions),
+            "image_sizes": sizes,
+            "lesion_free": int(sum(f == 0 for f in fractions)),
+        }
+        if fractions:
+            entry["lesion_fraction"] = {
+                "min": min(fractions),
+                "median": float(np.median(fractions)),
+                "max": max(fractions),
+            }
+        report["splits"][name] = entry
+    return report
