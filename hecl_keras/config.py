@@ -120,6 +120,7 @@ class EvalConfig:
     overlap: float = 0.25
     tta_flip: bool = False
     threshold: float = 0.5
+    after_training: typing.List[str] = dataclasses.field(default_factory=lambda: ["val"])
 
 
 @dataclasses.dataclass

@@ -91,6 +91,7 @@ def tf_training_dataset(pairs, batch_size: int = 6, augment_config: AugmentConfi
             tf.TensorSpec((height, width, 1), tf.uint8),
         ),
     )
+    ds = ds.apply(tf.data.experimental.assert_cardinality(n))  # lets Keras know the epoch length
     ds = ds.cache()  # the arrays are already in memory; skip the Python generator after the first pass
     ds = ds.repeat(repeats)
     if shuffle:

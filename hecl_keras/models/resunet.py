@@ -6,7 +6,7 @@ IEEE GRSL 15(5), 2018.
 
 import keras
 
-from hecl_keras.models.blocks import concat, residual_unit, segmentation_outputs, up
+from hecl_keras.models.blocks import batch_norm, concat, residual_unit, segmentation_outputs, up
 from hecl_keras.models.inputs import images_input
 
 
@@ -35,6 +35,6 @@ def build_resunet(input_shape=(None, None, 3), base_filters=64, depth=4, name="r
     for i in reversed(range(depth - 1)):
         x = residual_unit(concat([up(x, f"dec{i}"), skips[i]], f"dec{i}"), filters[i], f"dec{i}")
     # Pre-activation units end on a convolution: finish with BN+ReLU so features are >= 0 like the others.
-    x = keras.layers.BatchNormalization(name="features_bn")(x)
+    x = batch_norm("features_bn")(x)
     x = keras.layers.ReLU(name="features_relu")(x)
     return keras.Model(inputs, segmentation_outputs(x), name=name)

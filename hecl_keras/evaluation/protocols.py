@@ -1,0 +1,105 @@
+"""The two evaluation protocols (METHOD.md section 6).
+
+* standard: whole-image prediction at the original resolution; IoU, F1,
+  precision, recall, ROC-AUC and PR-AUC pooled over all pixels of all images,
+  plus the same scores per image.
+* paper: the HECL authors' test geometry and averaging: crop columns
+  200..3800 of a 4288-wide photograph (scaled for other widths), zero-pad to a
+  square (centred), resize to 512, predict, threshold 0.5; IoU, F1 and recall
+  per image then averaged; ROC-AUC pooled over all 512x512 pixels (padding
+  included) with 255 thresholds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+
+from hecl_keras.metrics.pixel_curves import PooledCurves, binary_scores
+
+
+def evaluate_standard(predictor, items, threshold=0.5, progress=None, keep=None):
+    """Scores a :class:`~hecl_keras.inference.Predictor` on full-resolution images.
+
+    Args:
+        predictor: callable (H,W,3) uint8 -> (H,W) probabilities.
+        items: iterable of (id, image (H,W,3) uint8, mask (H,W) bool).
+        threshold: float.
+        progress: callable(done, total, id) or None.
+        keep: callable(id, image, mask, probabilities) called per image (e.g. to write overlays).
+
+    Returns:
+        ``({"pooled": {...}, "per_image": [...]}, PooledCurves)``.
+    """
+    items = list(items) if not isinstance(items, list) else items
+    curves = PooledCurves()
+    per_image = []
+    for n, (sample_id, image, mask) in enumerate(items, 1):
+        start = time.perf_counter()
+        prob = predictor(image)
+        curves.update(prob, mask)
+        single = PooledCurves(bins=4096)
+        single.update(prob, mask)
+        row = {"id": sample_id, **binary_scores(prob, mask, threshold),
+               "roc_auc": single.roc_auc(), "pr_auc": single.pr_auc(),
+               "lesion_fraction": float(mask.mean()), "seconds": time.perf_counter() - start}
+        per_image.append(row)
+        if keep is not None:
+            keep(sample_id, image, mask, prob)
+        if progress is not None:
+            progress(n, len(items), sample_id)
+    pooled = {**curves.scores(threshold), "roc_auc": curves.roc_auc(), "pr_auc": curves.pr_auc()}
+    return {"pooled": pooled, "per_image": per_image}, curves
+
+
+def paper_geometry(image, mask, size=512, columns=(200, 3800), reference_width=4288):
+    """The authors' test geometry: column crop, centred zero-pad to a square, resize to ``size``.
+
+    Returns:
+        ``(image (size,size,3) uint8, mask (size,size) bool)``.
+    """
+    h, w = image.shape[:2]
+    left = int(round(columns[0] * w / reference_width))
+    right = int(round(columns[1] * w / reference_width))
+    image, mask = image[:, left:right], mask[:, left:right]
+    side = max(image.shape[:2])
+    top = (side - image.shape[0]) // 2
+    lft = (side - image.shape[1]) // 2
+    sq_img = np.zeros((side, side, 3), np.uint8)
+    sq_mask = np.zeros((side, side), np.float32)
+    sq_img[top:top + image.shape[0], lft:lft + image.shape[1]] = image
+    sq_mask[top:top + image.shape[0], lft:lft + image.shape[1]] = mask
+    img = cv2.resize(sq_img, (size, size), interpolation=cv2.INTER_AREA)
+    msk = cv2.resize(sq_mask, (size, size), interpolation=cv2.INTER_AREA) >= 0.5
+    return img, msk
+
+
+def evaluate_paper(predict_fn, items, size=512, threshold=0.5, progress=None):
+    """Scores with the paper protocol.
+
+    Args:
+        predict_fn: float32 (N,size,size,3) -> probabilities (N,size,size,1).
+        items: iterable of (id, image, mask) at original resolution.
+
+    Returns:
+        ``{"iou", "f1", "recall", "roc_auc", "images"}``: per-image means and pooled ROC-AUC.
+    """
+    items = list(items) if not isinstance(items, list) else items
+    curves = PooledCurves(bins=255)
+    rows = []
+    for n, (sample_id, image, mask) in enumerate(items, 1):
+        img, msk = paper_geometry(image, mask, size)
+        prob = np.asarray(predict_fn(img[None].astype(np.float32) / 255.0))[0, ..., 0]
+        curves.update(prob, msk)
+        rows.append(binary_scores(prob, msk, threshold))
+        if progress is not None:
+            progress(n, len(items), sample_id)
+    return {
+        "iou": float(np.mean([r["iou"] for r in rows])),
+        "f1": float(np.mean([r["f1"] for r in rows])),
+        "recall": float(np.mean([r["recall"] for r in rows])),
+        "roc_auc": curves.roc_auc(),
+        "images": len(rows),
+    }

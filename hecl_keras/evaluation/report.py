@@ -1,0 +1,100 @@
+"""What an evaluation writes for people: overlays, curves, a Markdown table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+TP_COLOR = (0, 220, 0)  # green: found lesion
+FP_COLOR = (40, 120, 255)  # blue: false alarm
+FN_COLOR = (255, 40, 40)  # red: missed lesion
+
+
+def overlay(image, truth, prob, threshold=0.5, max_side=1600):
+    """Ground truth vs prediction on the fundus: TP green, FP blue, FN red. Returns RGB uint8."""
+    pred = prob >= threshold
+    truth = truth.astype(bool)
+    out = image.copy()
+    for sel, color in ((pred & truth, TP_COLOR), (pred & ~truth, FP_COLOR), (~pred & truth, FN_COLOR)):
+        out[sel] = color
+    scale = max_side / max(out.shape[:2])
+    if scale < 1:
+        # Nearest-neighbour would drop lesion pixels; area keeps small ones visible as a tint.
+        out = cv2.resize(out, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return out
+
+
+def write_png(path, rgb):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)):
+        raise OSError(f"Could not write {path}")
+
+
+def plot_curves(curves, out_dir, label="model"):
+    """Writes ``roc.png`` and ``pr.png`` from a :class:`PooledCurves`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c = curves.curves()
+    out_dir = Path(out_dir)
+    for name, (x, y, xl, yl, area) in {
+        "roc": (c["fpr"], c["tpr"], "false positive rate", "true positive rate", curves.roc_auc()),
+        "pr": (c["recall"], c["precision"], "recall", "precision", curves.pr_auc()),
+    }.items():
+        fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+        ax.plot(x, y, label=f"{label} (area {area:.4f})")
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.01)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right" if name == "roc" else "lower left")
+        ax.set_title(f"{name.upper()} curve, pooled over all pixels")
+        fig.tight_layout()
+        fig.savefig(out_dir / f"{name}.png")
+        plt.close(fig)
+
+
+def markdown_table(metrics: dict) -> str:
+    lines = []
+    if "standard" in metrics:
+        p = metrics["standard"]["pooled"]
+        lines += [
+            "## Standard protocol (pooled over all pixels, original resolution)",
+            "",
+            "| IoU | F1 | precision | recall | ROC-AUC | PR-AUC |",
+            "|---|---|---|---|---|---|",
+            f"| {p['iou']:.4f} | {p['f1']:.4f} | {p['precision']:.4f} | {p['recall']:.4f} | "
+            f"{p['roc_auc']:.4f} | {p['pr_auc']:.4f} |",
+            "",
+            "| image | IoU | F1 | precision | recall | PR-AUC | lesion % |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in metrics["standard"]["per_image"]:
+            lines.append(f"| {r['id']} | {r['iou']:.4f} | {r['f1']:.4f} | {r['precision']:.4f} | {r['recall']:.4f} | "
+                         f"{r['pr_auc']:.4f} | {100 * r['lesion_fraction']:.3f} |")
+        lines.append("")
+    if "paper" in metrics:
+        p = metrics["paper"]
+        lines += [
+            "## Paper protocol (authors' 512x512 test geometry, per-image means, pooled ROC-AUC)",
+            "",
+            "| IoU | F1 | recall | ROC-AUC |",
+            "|---|---|---|---|",
+            f"| {p['iou']:.4f} | {p['f1']:.4f} | {p['recall']:.4f} | {p['roc_auc']:.4f} |",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_metrics(metrics: dict, out_dir):
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out_dir / "metrics.md").write_text(markdown_table(metrics))

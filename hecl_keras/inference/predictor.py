@@ -1,0 +1,57 @@
+"""Full-resolution prediction of a photograph: FOV crop, working scale, sliding window, back to original size."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hecl_keras.data.geometry import plan_crop_resize
+from hecl_keras.data.preprocess import PreprocessConfig
+from hecl_keras.inference.sliding_window import predict_tiled
+
+
+def keras_predict_fn(model):
+    """Wraps a Segmenter (logits) or a backbone (dict outputs) as images -> probabilities."""
+    import keras
+
+    def fn(tiles):
+        out = model(tiles, training=False)
+        logits = out["logits"] if isinstance(out, dict) else out
+        return keras.ops.convert_to_numpy(keras.ops.sigmoid(logits))
+
+    return fn
+
+
+class Predictor:
+    """Maps any photograph to a probability map of its original size.
+
+    Args:
+        predict_fn: float32 (N, th, tw, 3) -> probabilities (N, th, tw, 1); or a Keras model.
+        tile_size: (th, tw). The model's training input size.
+        preprocess: :class:`PreprocessConfig`; must match training (working scale, FOV crop).
+        overlap: float. Sliding-window overlap.
+        tta_flip: bool. Flip test-time augmentation.
+    """
+
+    def __init__(self, predict_fn, tile_size=(512, 512), preprocess=PreprocessConfig(), overlap=0.25,
+                 tta_flip=False, batch_size=4):
+        self.predict_fn = predict_fn if not hasattr(predict_fn, "layers") else keras_predict_fn(predict_fn)
+        self.tile_size = tuple(tile_size)
+        self.preprocess = preprocess
+        self.overlap = overlap
+        self.tta_flip = tta_flip
+        self.batch_size = batch_size
+
+    def working(self, image):
+        """``(working image (h,w,3) uint8, CropResize)`` of a photograph (H,W,3) uint8."""
+        t = plan_crop_resize(image, short_side=self.preprocess.short_side, fov_crop=self.preprocess.fov_crop,
+                             threshold=self.preprocess.fov_threshold)
+        return t.apply_image(image), t
+
+    def predict_working(self, working_image):
+        return predict_tiled(self.predict_fn, working_image, self.tile_size, self.overlap, self.tta_flip,
+                             self.batch_size)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 photograph -> (H, W) float32 probabilities (0 outside the FOV box)."""
+        work, t = self.working(image)
+        return t.invert(self.predict_working(work))

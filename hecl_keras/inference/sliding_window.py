@@ -1,0 +1,65 @@
+"""Whole-image prediction: sliding window with Gaussian-weighted tile centres, optional flip TTA."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def gaussian_weights(height, width, sigma_scale=0.125):
+    """(h, w) float32 importance map: a Gaussian centred on the tile, sigma = scale * size, min 1e-3."""
+    yy = np.arange(height) - (height - 1) / 2
+    xx = np.arange(width) - (width - 1) / 2
+    g = np.exp(-(yy[:, None] ** 2) / (2 * (sigma_scale * height) ** 2) - (xx[None, :] ** 2) / (2 * (sigma_scale * width) ** 2))
+    g = g / g.max()
+    return np.maximum(g, 1e-3).astype(np.float32)
+
+
+def tile_starts(length, tile, overlap):
+    """Start offsets of tiles of size ``tile`` covering ``length`` with fractional ``overlap``."""
+    if length <= tile:
+        return [0]
+    stride = max(1, int(round(tile * (1.0 - overlap))))
+    count = math.ceil((length - tile) / stride) + 1
+    starts = [min(i * stride, length - tile) for i in range(count)]
+    return sorted(set(starts))
+
+
+def predict_tiled(predict_fn, image, tile_size=(512, 512), overlap=0.25, tta_flip=False, batch_size=4):
+    """Predicts a probability map of any-size image with a fixed-size model.
+
+    Args:
+        predict_fn: callable, float32 (N, th, tw, 3) in [0, 1] -> probabilities (N, th, tw, 1).
+        image: (H, W, 3) uint8 or float in [0, 1].
+        tile_size: (th, tw). The model's input size.
+        overlap: float in [0, 1). Fraction of a tile shared with its neighbour.
+        tta_flip: bool. Average with the prediction of the horizontally flipped image.
+        batch_size: int. Tiles per call of ``predict_fn``.
+
+    Returns:
+        (H, W) float32 probabilities.
+    """
+    if not 0.0 <= overlap < 1.0:
+        raise ValueError(f"overlap must be in [0, 1). Received: overlap={overlap}")
+    x = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
+    h, w = x.shape[:2]
+    th, tw = tile_size
+    ph, pw = max(h, th), max(w, tw)
+    if (ph, pw) != (h, w):
+        x = np.pad(x, ((0, ph - h), (0, pw - w), (0, 0)))
+    weights = gaussian_weights(th, tw)
+    acc = np.zeros((ph, pw), np.float32)
+    norm = np.zeros((ph, pw), np.float32)
+    boxes = [(y0, x0) for y0 in tile_starts(ph, th, overlap) for x0 in tile_starts(pw, tw, overlap)]
+    for i in range(0, len(boxes), batch_size):
+        chunk = boxes[i:i + batch_size]
+        tiles = np.stack([x[y0:y0 + th, x0:x0 + tw] for y0, x0 in chunk])
+        probs = np.asarray(predict_fn(tiles))[..., 0]
+        if tta_flip:
+            flipped = np.asarray(predict_fn(tiles[:, :, ::-1]))[..., 0][:, :, ::-1]
+            probs = 0.5 * (probs + flipped)
+        for (y0, x0), p in zip(chunk, probs):
+            acc[y0:y0 + th, x0:x0 + tw] += p * weights
+            norm[y0:y0 + th, x0:x0 + tw] += weights
+    return (acc / norm)[:h, :w]

@@ -1,0 +1,86 @@
+"""The segmentation task model: a backbone plus Keras' compile/fit/predict plumbing."""
+
+import keras
+
+from hecl_keras.losses.supervised import get_supervised_loss
+from hecl_keras.metrics.keras_metrics import segmentation_metrics
+
+
+@keras.saving.register_keras_serializable(package="hecl_keras")
+class Segmenter(keras.Model):
+    """Wraps a backbone that returns ``{"logits", "features"}``.
+
+    ``model(images)`` returns the logits (B,H,W,1) only; with ``training=True``
+    it returns the backbone's dict, so subclasses (the HECL model) can use the
+    features in :meth:`compute_loss`. Metrics always see the logits.
+
+    Args:
+        backbone: keras.Model from :func:`hecl_keras.models.get_backbone`.
+
+    Example:
+        >>> model = Segmenter(get_backbone("unet", base_filters=8, depth=3))
+        >>> model.compile()
+        >>> model.fit(images, masks, epochs=1)   # images (N,H,W,3), masks (N,H,W,1)
+    """
+
+    def __init__(self, backbone, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        if backbone.built:
+            # Functional backbones are built at construction; so is the task
+            # (BackupAndRestore and summary() need a built model before fit).
+            self.build(backbone.input_shape)
+
+    def build(self, input_shape=None):
+        if not self.backbone.built:
+            self.backbone.build(input_shape)
+        self.built = True
+
+    def call(self, images, training=False):
+        outputs = self.backbone(images, training=training)
+        return outputs if training else outputs["logits"]
+
+    def predict_proba(self, images, **kwargs):
+        """Probabilities (B,H,W,1) in [0, 1] (a sigmoid over :meth:`predict`)."""
+        return keras.ops.convert_to_numpy(keras.ops.sigmoid(self.predict(images, **kwargs)))
+
+    def compile(self, optimizer="adam", loss="bce", metrics="default", **kwargs):
+        """Sensible defaults: Adam(3e-4), BCE from logits, pooled pixel metrics.
+
+        Args:
+            optimizer: as in ``keras.Model.compile``; ``"adam"`` means Adam(3e-4).
+            loss: ``"bce"``, ``"dice_bce"`` or any Keras loss on logits.
+            metrics: ``"default"`` (iou, f1, precision, recall, pr_auc, roc_auc) or a list.
+        """
+        if optimizer == "adam":
+            optimizer = keras.optimizers.Adam(3e-4)
+        if isinstance(loss, str) and loss in ("bce", "dice_bce"):
+            loss = get_supervised_loss(loss)
+        if metrics == "default":
+            metrics = segmentation_metrics()
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        # Reloading a .keras file re-compiles through our compile() with the saved objects.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    @staticmethod
+    def logits_of(y_pred):
+        return y_pred["logits"] if isinstance(y_pred, dict) else y_pred
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return super().compute_loss(x, y, self.logits_of(y_pred), sample_weight, training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return super().compute_metrics(x, y, self.logits_of(y_pred), sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), "backbone": keras.saving.serialize_keras_object(self.backbone)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)

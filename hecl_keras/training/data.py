@@ -1,0 +1,93 @@
+"""The data of an experiment: training/validation pairs at working scale, and originals for evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+from hecl_keras.data.cache import ArrayCache
+from hecl_keras.data.datasets import load_splits
+from hecl_keras.data.preprocess import Pair, PreprocessConfig, load_pair, preprocess_arrays, read_pair, validation_split
+from hecl_keras.data.synthetic import synthetic_fundus
+from hecl_keras.progress import Progress
+
+
+def preprocess_config(data_config) -> PreprocessConfig:
+    return PreprocessConfig(short_side=data_config.short_side, fov_crop=data_config.fov_crop)
+
+
+@dataclasses.dataclass
+class ExperimentData:
+    """Everything the trainer and evaluator need.
+
+    Attributes:
+        train: list of :class:`Pair` (working scale) for training.
+        val: list of :class:`Pair` for validation / model selection.
+        split: ``{"train": [ids], "val": [ids], "test": [ids]}``.
+        originals: callable(split) -> iterator of (id, image, mask) at original resolution.
+    """
+
+    train: list
+    val: list
+    split: dict
+    originals: object
+
+
+def _synthetic(data_config):
+    s = data_config.synthetic
+    ids = {f"syn_{i:03d}": (s.seed * 100003 + i) for i in range(s.count)}
+    test_ids = {f"syn_test_{i:03d}": ((s.seed + 1) * 100003 + 50000 + i) for i in range(s.test_count)}
+    pre = preprocess_config(data_config)
+
+    def original(sample_id):
+        seed = ids.get(sample_id, test_ids.get(sample_id))
+        return synthetic_fundus(s.height, s.width, seed=seed)
+
+    train_ids, val_ids = validation_split(list(ids), data_config.val_count, data_config.split_seed)
+
+    def pair(sample_id):
+        image, mask, t = preprocess_arrays(*original(sample_id), pre)
+        return Pair(sample_id, image, mask, t)
+
+    def originals(split):
+        chosen = {"train": train_ids, "val": val_ids, "test": sorted(test_ids)}[split]
+        for sample_id in chosen:
+            yield (sample_id, *original(sample_id))
+
+    split = {"train": train_ids, "val": val_ids, "test": sorted(test_ids)}
+    return ExperimentData([pair(i) for i in train_ids], [pair(i) for i in val_ids], split, originals)
+
+
+def _from_disk(data_config, show_progress=True):
+    splits = load_splits(data_config.source, mask_suffix=data_config.mask_suffix)
+    train_name = "train" if "train" in splits else next(iter(splits))
+    by_id = {s.id: s for name in splits for s in splits[name]}
+    train_ids, val_ids = validation_split([s.id for s in splits[train_name]], data_config.val_count,
+                                          data_config.split_seed)
+    cache = ArrayCache(data_config.cache_dir)
+    pre = preprocess_config(data_config)
+    wanted = train_ids + val_ids
+    bar = Progress(len(wanted), "loading + preprocessing (cached after the first run)") if show_progress else None
+    pairs = {}
+    for n, sample_id in enumerate(wanted, 1):
+        pairs[sample_id] = load_pair(by_id[sample_id], pre, cache)
+        if bar:
+            bar(n, item=sample_id)
+    if show_progress:
+        print(f"cache: {cache.hits} hits, {cache.misses} misses in {cache.folder}", file=sys.stderr)
+    test_ids = [s.id for s in splits.get("test", [])]
+
+    def originals(split):
+        chosen = {"train": train_ids, "val": val_ids, "test": test_ids}[split]
+        for sample_id in chosen:
+            yield (sample_id, *read_pair(by_id[sample_id]))
+
+    split = {"train": train_ids, "val": val_ids, "test": test_ids}
+    return ExperimentData([pairs[i] for i in train_ids], [pairs[i] for i in val_ids], split, originals)
+
+
+def load_experiment_data(data_config, show_progress=True) -> ExperimentData:
+    """Builds :class:`ExperimentData` from ``config.data`` (synthetic or a folder)."""
+    if data_config.source == "synthetic":
+        return _synthetic(data_config)
+    return _from_disk(data_config, show_progress)

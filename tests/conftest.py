@@ -1,0 +1,42 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+IDRID = Path(os.environ.get("HECL_IDRID", REPO.parent / "shared" / "data" / "IDRiD"))
+
+
+@pytest.fixture(scope="session")
+def idrid_root():
+    if not (IDRID / "A. Segmentation").is_dir():
+        pytest.skip(f"IDRiD not found at {IDRID} (set HECL_IDRID)")
+    return IDRID
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("HECL_CACHE_DIR", str(folder))
+    return folder
+
+
+def write_pair(images_dir, masks_dir, stem, image, mask, mask_suffix="", mask_ext=".png"):
+    images_dir.mkdir(parents=True, exist_ok=True)
+    masks_dir.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(images_dir / f"{stem}.png")
+    Image.fromarray((mask > 0).astype(np.uint8) * 255).save(masks_dir / f"{stem}{mask_suffix}{mask_ext}")
+
+
+@pytest.fixture
+def small_dataset(tmp_path):
+    """A generic images/ + masks/ folder of 3 synthetic pairs (96x128)."""
+    from hecl_keras.data.synthetic import synthetic_fundus
+
+    root = tmp_path / "ds"
+    for i in range(3):
+        image, mask = synthetic_fundus(96, 128, seed=i, lesion_free_prob=0.0)
+        write_pair(root / "images", root / "masks", f"img_{i}", image, mask)
+    return root

@@ -1,0 +1,30 @@
+import pytest
+
+from hecl_keras.config import ConfigError, load_config
+
+
+def test_defaults_and_overrides(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("name: x\ntrain: {epochs: 3}\nmodel: {backbone: unet}\n")
+    c = load_config(p, ["train.batch_size=2", "model.options.depth=3", "augment.crop_size=[64, 64]"])
+    assert (c.name, c.train.epochs, c.train.batch_size) == ("x", 3, 2)
+    assert c.model.options == {"depth": 3} and c.augment.crop_size == [64, 64]
+    assert c.train.learning_rate == 3e-4 and c.hecl.alpha == 0.01
+
+
+@pytest.mark.parametrize("override,match", [
+    ("train.epoch=3", "Unknown key.*train.epoch"),
+    ("train.epochs=three", "train.epochs: expected an integer"),
+    ("data.fov_crop=maybe", "data.fov_crop: expected true or false"),
+    ("nonsense", "key.path=value"),
+])
+def test_bad_config_is_a_clear_error(override, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, [override])
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml")):
+        load_config(path)

@@ -1,0 +1,38 @@
+"""Integration tests on the real IDRiD hard-exudate data (skipped when absent)."""
+
+import numpy as np
+import pytest
+
+from hecl_keras.data import find_fov, load_splits, read_pair
+from hecl_keras.data.inspect import inspect_dataset
+
+pytestmark = pytest.mark.idrid
+
+
+@pytest.fixture(scope="module")
+def pairs(idrid_root):
+    splits = load_splits(idrid_root)
+    return [(s, *read_pair(s)) for name in ("train", "test") for s in splits[name]]
+
+
+def test_all_81_pairs_load_with_sane_lesion_fractions(pairs):
+    assert len(pairs) == 81
+    ids = {s.id for s, _, _ in pairs}
+    assert "IDRiD_81" in ids and "IDRiD_01" in ids
+    for sample, image, mask in pairs:
+        assert image.shape == (2848, 4288, 3) and mask.shape == (2848, 4288)
+        assert 0.0001 <= mask.mean() <= 0.10, sample.id  # IDRiD_81's RGBA mask included
+
+
+def test_fov_crop_keeps_every_lesion_pixel(pairs):
+    for sample, image, mask in pairs:
+        top, bottom, left, right = find_fov(image)
+        inside = mask[top:bottom, left:right].sum()
+        assert inside == mask.sum(), sample.id
+        assert right - left < 4288 - 300  # the black side margins are really cut
+
+
+def test_inspect_report(idrid_root):
+    report = inspect_dataset(idrid_root)
+    assert report["problems"] == []
+    assert (report["splits"]["train"]["images"], report["splits"]["test"]["masks"]) == (54, 27)

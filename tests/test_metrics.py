@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from hecl_keras.metrics import PixelF1, PixelIoU, PixelPrecision, PixelRecall, PooledCurves, binary_scores
+
+
+def _counts(p, t):
+    pred, t = p >= 0.5, t.astype(bool)
+    return (pred & t).sum(), (pred & ~t).sum(), (~pred & t).sum()
+
+
+def test_keras_metrics_pool_over_batches():
+    rng = np.random.default_rng(0)
+    t = (rng.random((3, 8, 8, 1)) < 0.2).astype("float32")
+    p = np.clip(t * 0.4 + rng.random(t.shape) * 0.6, 1e-4, 1 - 1e-4).astype("float32")
+    logits = np.log(p / (1 - p))
+    tp, fp, fn = _counts(p, t)
+    expect = {"iou": tp / (tp + fp + fn), "f1": 2 * tp / (2 * tp + fp + fn),
+              "precision": tp / (tp + fp), "recall": tp / (tp + fn)}
+    for cls in (PixelIoU, PixelF1, PixelPrecision, PixelRecall):
+        m = cls()
+        for i in range(3):  # batch by batch
+            m.update_state(t[i:i + 1], logits[i:i + 1])
+        assert float(m.result()) == pytest.approx(expect[m.name], abs=1e-6)
+
+
+def test_keras_metric_empty_truth_and_prediction_is_perfect():
+    m = PixelIoU()
+    m.update_state(np.zeros((1, 4, 4, 1)), np.full((1, 4, 4, 1), -5.0))
+    assert float(m.result()) == 1.0
+
+
+def test_pooled_curves_match_sklearn_with_ties():
+    rng = np.random.default_rng(1)
+    t = rng.random(20000) < 0.03
+    p = np.round(np.clip(t * 0.35 + rng.random(20000) * 0.65, 0, 1), 2)  # many ties
+    c = PooledCurves()
+    for chunk in np.array_split(np.arange(20000), 7):
+        c.update(p[chunk], t[chunk])
+    q = np.floor(p * c.bins) / c.bins
+    assert c.roc_auc() == pytest.approx(roc_auc_score(t, q), abs=1e-12)
+    assert c.pr_auc() == pytest.approx(average_precision_score(t, q), abs=1e-12)
+    tp, fp, fn = _counts(p, t)
+    assert c.scores(0.5)["iou"] == pytest.approx(tp / (tp + fp + fn))
+
+
+def test_pooled_curves_no_positive():
+    c = PooledCurves()
+    c.update(np.array([0.1, 0.9]), np.array([False, False]))
+    assert np.isnan(c.roc_auc()) and np.isnan(c.pr_auc())
+    assert c.scores()["precision"] == 0.0
+
+
+def test_binary_scores_edge_cases():
+    z = np.zeros((4, 4))
+    assert binary_scores(z, z.astype(bool)) == {"iou": 1.0, "f1": 1.0, "precision": 1.0, "recall": 1.0}
+    one = z.copy()
+    one[0, 0] = 1
+    s = binary_scores(one, z.astype(bool))
+    assert s["iou"] == 0.0 and s["precision"] == 0.0 and s["recall"] == 1.0

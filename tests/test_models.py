@@ -1,0 +1,69 @@
+import numpy as np
+import keras
+import pytest
+
+from hecl_keras.models import BACKBONES, get_backbone, output_stride
+from hecl_keras.models.segmenter import Segmenter
+
+SMALL = {
+    "unet_plus_plus": dict(base_filters=4, depth=3),
+    "unet": dict(base_filters=4, depth=3),
+    "resunet": dict(base_filters=4, depth=3),
+    "attention_unet": dict(base_filters=4, depth=3),
+    "cenet": dict(base_filters=4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_backbone_outputs_and_reload(name, tmp_path):
+    model = get_backbone(name, **SMALL[name])
+    x = np.random.default_rng(0).random((2, 64, 96, 3)).astype("float32")
+    out = model(x)
+    assert set(out) == {"logits", "features"}
+    assert out["logits"].shape == (2, 64, 96, 1)
+    assert out["features"].shape[:3] == (2, 64, 96) and out["features"].shape[3] >= 2
+    assert float(keras.ops.min(out["features"])) >= 0.0  # after BN+ReLU, as the paper's X^{0,4}
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    again = keras.saving.load_model(path)
+    np.testing.assert_allclose(np.asarray(again(x)["logits"]), np.asarray(out["logits"]), atol=1e-6)
+
+
+def test_unetpp_authors_configuration():
+    model = get_backbone("unet_plus_plus", input_shape=(64, 64, 3))
+    assert model.get_layer("x_0_4_2_conv").filters == 32
+    assert model.get_layer("x_4_0_2_conv").filters == 512
+    assert model.output["features"].shape[-1] == 32
+    deep = get_backbone("unet_plus_plus", base_filters=4, depth=3, deep_supervision=True)
+    assert deep.get_layer("logits").__class__.__name__ == "Average"
+
+
+def test_width_option_cuts_parameters():
+    full = get_backbone("unet_plus_plus", base_filters=32).count_params()
+    small = get_backbone("unet_plus_plus", base_filters=16).count_params()
+    assert 3.5 < full / small < 4.5
+
+
+def test_input_size_errors_say_what_to_use():
+    with pytest.raises(ValueError, match="multiples of 16.*pad or crop it to 112"):
+        get_backbone("unet", input_shape=(100, 96, 3))
+    with pytest.raises(ValueError, match="Unknown backbone 'vit'.*unet_plus_plus"):
+        get_backbone("vit")
+    assert output_stride("cenet") == 32 and output_stride("unet", depth=3) == 4
+
+
+def test_segmenter_fit_predict_and_reload(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 32, 32, 3)).astype("float32")
+    y = (x[..., :1] > 0.7).astype("float32")
+    model = Segmenter(get_backbone("unet", base_filters=4, depth=3))
+    model.compile(loss="dice_bce")
+    history = model.fit(x, y, epochs=2, batch_size=2, verbose=0)
+    assert {"loss", "iou", "f1", "precision", "recall", "pr_auc", "roc_auc"} <= set(history.history)
+    logits = model.predict(x, verbose=0)
+    assert logits.shape == (4, 32, 32, 1)
+    path = tmp_path / "seg.keras"
+    model.save(path)
+    again = keras.saving.load_model(path)
+    np.testing.assert_allclose(again.predict(x, verbose=0), logits, atol=1e-5)
+    assert again.optimizer is not None  # re-compiled on load

@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+
+from hecl_keras.data import (AugmentConfig, AugmentedBatches, augment, build_augmenter, synthetic_fundus,
+                             synthetic_pairs, tf_training_dataset, tile_pairs)
+
+
+def test_synthetic_is_deterministic_and_varied():
+    a = synthetic_fundus(96, 128, seed=5)
+    b = synthetic_fundus(96, 128, seed=5)
+    c = synthetic_fundus(96, 128, seed=6)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_synthetic_masks_are_bright_yellow_inside_fov():
+    fractions = []
+    for seed in range(12):
+        image, mask = synthetic_fundus(256, 256, seed=seed)
+        assert image.dtype == np.uint8 and mask.dtype == bool and mask.shape == (256, 256)
+        fractions.append(mask.mean())
+        if mask.any():
+            # Exudates are brighter in green than the background they sit on.
+            assert image[mask][:, 1].mean() > image[~mask & (image[..., 0] > 30)][:, 1].mean() + 40
+            assert image[mask].min() > 0  # all inside the FOV
+    assert min(fractions) == 0.0  # some images lesion-free
+    assert 0.0005 < np.median(fractions) < 0.1
+    with pytest.raises(ValueError, match="32x32"):
+        synthetic_fundus(16, 16)
+
+
+def _pattern_pair(size=96, seed=0):
+    """An image whose red channel is 0.8 on lesions, 0.2 elsewhere; mask = red > 0.5."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((size, size, 1), np.float32)
+    for _ in range(6):
+        y, x = rng.integers(8, size - 16, 2)
+        mask[y:y + 10, x:x + 6] = 1.0
+    image = np.repeat(0.2 + 0.6 * mask, 3, axis=-1).astype(np.float32)
+    return image, mask
+
+
+def test_augmentation_keeps_mask_aligned_with_image():
+    image, mask = _pattern_pair()
+    aug = build_augmenter(AugmentConfig(crop_size=(64, 64), brightness=(1, 1), contrast=(1, 1)), seed=1)
+    mismatches = []
+    for _ in range(8):
+        x, y = augment(aug, image, mask)
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.shape == (64, 64, 3) and y.shape == (64, 64, 1)
+        assert set(np.unique(y)) <= {0.0, 1.0}
+        mismatches.append(np.mean((x[..., 0] > 0.5) != (y[..., 0] > 0.5)))
+    # Rotation interpolates both the same way: only rare rim pixels may disagree.
+    assert max(mismatches) < 0.01
+
+
+def test_colour_augmentation_changes_image_not_mask():
+    image, mask = _pattern_pair()
+    aug = build_augmenter(AugmentConfig(crop_size=(96, 96), flip=False, rotation=0), seed=3)
+    x, y = augment(aug, image, mask)
+    np.testing.assert_array_equal(np.asarray(y), mask)
+    assert not np.allclose(np.asarray(x), image)
+    assert np.asarray(x).min() >= 0 and np.asarray(x).max() <= 1
+
+
+def test_brightness_scale_range():
+    from hecl_keras.data import RandomBrightnessScale
+
+    layer = RandomBrightnessScale((-0.5, 0.5), seed=0)
+    x = np.full((64, 4, 4, 3), 0.5, np.float32)
+    out = np.asarray(layer(x, training=True))[:, 0, 0, 0] / 0.5
+    assert out.min() >= 0.5 - 1e-6 and out.max() <= 1.5 + 1e-6 and out.std() > 0.1
+
+
+def test_bad_augment_config():
+    with pytest.raises(ValueError, match="brightness"):
+        AugmentConfig(brightness=(1.2, 1.5))
+
+
+def test_tf_dataset_and_pydataset_contract():
+    pairs = synthetic_pairs(5, 80, 100, seed=0)
+    cfg = AugmentConfig(crop_size=(64, 64))
+    batches = list(tf_training_dataset(pairs, batch_size=2, augment_config=cfg, repeats=2))
+    assert len(batches) == 5
+    for x, y in batches:
+        assert x.shape == (2, 64, 64, 3) and x.dtype.name == "float32"
+        assert y.shape == (2, 64, 64, 1) and set(np.unique(y.numpy())) <= {0.0, 1.0}
+    ds = AugmentedBatches(pairs, 2, cfg, repeats=2)
+    assert len(ds) == 5
+    x, y = ds[0]
+    assert x.shape == (2, 64, 64, 3) and y.shape == (2, 64, 64, 1) and x.dtype == np.float32
+
+
+def test_tiles_cover_every_pixel():
+    pairs = synthetic_pairs(2, 70, 90, seed=0)
+    x, y = tile_pairs(pairs, (32, 32))
+    assert x.shape == (2 * 3 * 3, 32, 32, 3)
+    assert y.sum() == sum(m.sum() for _, m in pairs)
