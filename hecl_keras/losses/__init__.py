@@ -1,5 +1,17 @@
-"""Losses: supervised L_sup and, from the HECL method, the contrastive terms."""
+"""Losses: supervised L_sup and HECL's contrastive terms L_pd and L_de, with on-device morphology."""
 
+from hecl_keras.losses.contrastive import (
+    contour_masks,
+    edge_contrast_loss,
+    l2_normalize,
+    patch_density_loss,
+    patch_statistics,
+    supervised_contrastive_loss,
+)
+from hecl_keras.losses.morphology import dilate, erode
 from hecl_keras.losses.supervised import DiceBCELoss, dice_loss_from_logits, get_supervised_loss
 
-__all__ = ["DiceBCELoss", "dice_loss_from_logits", "get_supervised_loss"]
+__all__ = [
+    "DiceBCELoss", "contour_masks", "dice_loss_from_logits", "dilate", "edge_contrast_loss", "erode",
+    "get_supervised_loss", "l2_normalize", "patch_density_loss", "patch_statistics", "supervised_contrastive_loss",
+]

@@ -26,10 +26,14 @@ class Segmenter(keras.Model):
     def __init__(self, backbone, **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
+        self.create_trackers()
         if backbone.built:
             # Functional backbones are built at construction; so is the task
             # (BackupAndRestore and summary() need a built model before fit).
             self.build(backbone.input_shape)
+
+    def create_trackers(self):
+        """Subclasses create their extra metric trackers here (before the model is built)."""
 
     def build(self, input_shape=None):
         if not self.backbone.built:

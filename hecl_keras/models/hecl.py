@@ -1,0 +1,109 @@
+"""The HECL model: supervised loss plus the patch-density and edge contrastive terms."""
+
+import keras
+from keras import ops
+
+from hecl_keras.losses.contrastive import FORMS, SAMPLINGS, edge_contrast_loss, patch_density_loss
+from hecl_keras.models.segmenter import Segmenter
+
+
+@keras.saving.register_keras_serializable(package="hecl_keras")
+class HECLSegmenter(Segmenter):
+    """A segmenter trained with ``L_sup + alpha * (L_pd + L_de)`` (Tang, Cui, Chan, ICASSP 2024).
+
+    The training step feeds the backbone's ``features`` (B,H,W,C) and the masks
+    to :func:`~hecl_keras.losses.patch_density_loss` and
+    :func:`~hecl_keras.losses.edge_contrast_loss`. Inference (``predict``,
+    ``model(images)``) returns only the logits (B,H,W,1), and validation losses
+    (``val_loss``) are the supervised loss alone.
+
+    Metrics reported during training: ``loss`` (total), ``sup_loss``,
+    ``pd_loss``, ``de_loss`` and ``pd_active``/``de_active``, the fraction of
+    batches in which each contrastive term was non-zero (with the paper's
+    settings L_pd is inactive in most batches; METHOD.md section 3.7).
+
+    Under ``tf.distribute`` strategies the contrastive sets are formed per
+    replica: each replica contrasts the patches and edges of its own share of
+    the global batch.
+
+    Args:
+        backbone: a backbone with ``logits`` and ``features`` outputs.
+        alpha: float. Weight of the contrastive terms (0.01).
+        temperature: float. tau (0.05).
+        grid: int. Patches per side (5).
+        threshold: float. Density threshold of a dense patch (0.3).
+        use_density: bool. Include L_pd (Table 2 ablations).
+        use_edge: bool. Include L_de.
+        sampling: ``"extremes"`` (k densest dense + k sparsest sparse patches) or ``"all"``.
+        k: int. Patches per class with ``"extremes"`` (3).
+        form: ``"supcon"`` (paper eq. 4) or ``"ntxent"`` (authors' code).
+
+    Example:
+        >>> model = HECLSegmenter(get_backbone("unet_plus_plus", base_filters=16))
+        >>> model.compile()
+        >>> model.fit(train_ds, validation_data=val, epochs=10)
+    """
+
+    def __init__(self, backbone, alpha=0.01, temperature=0.05, grid=5, threshold=0.3, use_density=True,
+                 use_edge=True, sampling="extremes", k=3, form="supcon", **kwargs):
+        if form not in FORMS:
+            raise ValueError(f"form must be one of {FORMS}. Received: form={form!r}")
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {SAMPLINGS}. Received: sampling={sampling!r}")
+        if not temperature > 0 or alpha < 0 or int(grid) != grid or grid < 1 or k < 1 or not 0 < threshold <= 1:
+            raise ValueError(
+                "Expected temperature > 0, alpha >= 0, an integer grid >= 1, k >= 1 and 0 < threshold <= 1. "
+                f"Received: temperature={temperature}, alpha={alpha}, grid={grid}, k={k}, threshold={threshold}"
+            )
+        super().__init__(backbone, **kwargs)
+        self.alpha = float(alpha)
+        self.temperature = float(temperature)
+        self.grid = int(grid)
+        self.threshold = float(threshold)
+        self.use_density = bool(use_density)
+        self.use_edge = bool(use_edge)
+        self.sampling = sampling
+        self.k = int(k)
+        self.form = form
+
+    def create_trackers(self):
+        self.sup_loss_tracker = keras.metrics.Mean(name="sup_loss")
+        self.pd_loss_tracker = keras.metrics.Mean(name="pd_loss")
+        self.de_loss_tracker = keras.metrics.Mean(name="de_loss")
+        self.pd_active_tracker = keras.metrics.Mean(name="pd_active")
+        self.de_active_tracker = keras.metrics.Mean(name="de_active")
+
+    def contrastive_terms(self, features, masks):
+        """``(L_pd, L_de)`` for a batch; a disabled term is 0."""
+        zero = ops.zeros((), "float32")
+        pd = de = zero
+        if self.use_density:
+            pd = patch_density_loss(features, masks, self.grid, self.threshold, self.temperature, self.sampling,
+                                    self.k, self.form)
+        if self.use_edge:
+            de = edge_contrast_loss(features, masks, self.grid, self.threshold, self.temperature, self.form)
+        return pd, de
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        sup = super().compute_loss(x, y, y_pred, sample_weight, training)
+        if isinstance(y_pred, dict):
+            features = y_pred["features"]
+        else:
+            # Validation/evaluation calls the model in inference mode, which returns logits only;
+            # recompute the features so val_loss is the same total as the training loss.
+            features = self.backbone(x, training=False)["features"]
+        pd, de = self.contrastive_terms(features, y)
+        self.sup_loss_tracker.update_state(sup)
+        self.pd_loss_tracker.update_state(pd)
+        self.de_loss_tracker.update_state(de)
+        self.pd_active_tracker.update_state(ops.cast(pd > 0, "float32"))
+        self.de_active_tracker.update_state(ops.cast(de > 0, "float32"))
+        return sup + ops.cast(self.alpha * (pd + de), sup.dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "alpha": self.alpha, "temperature": self.temperature, "grid": self.grid, "threshold": self.threshold,
+            "use_density": self.use_density, "use_edge": self.use_edge, "sampling": self.sampling, "k": self.k,
+            "form": self.form,
+        }
