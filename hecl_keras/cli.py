@@ -68,24 +68,61 @@ def _cmd_train(args):
     return 0
 
 
-def _find_run_config(model_path: Path):
-    for folder in [model_path.parent, *model_path.parents]:
-        if (folder / "config.yaml").is_file():
-            return folder / "config.yaml"
-        if folder == folder.parent:
-            break
-    return None
+def _cmd_export(args):
+    import dataclasses
+
+
+    from hecl_keras.config import load_config
+    from hecl_keras.export import export_saved_model
+    from hecl_keras.inference.loading import find_run_config
+    from hecl_keras.training.data import preprocess_config
+
+    config_path = args.config or find_run_config(Path(args.model))
+    config = load_config(config_path) if config_path else None
+    if args.input_size:
+        size = tuple(args.input_size)
+    elif config is not None:
+        size = tuple(config.augment.crop_size)
+    else:
+        print("No config.yaml next to the model: pass --input-size H W.", file=sys.stderr)
+        return 2
+    from hecl_keras.saving import load_model
+
+    model = load_model(args.model)
+    preprocess = dataclasses.asdict(preprocess_config(config.data)) if config else None
+    path = export_saved_model(model, args.out, args.version, size, args.threshold, preprocess)
+    print(f"SavedModel written to {path} (serve with --model_base_path={Path(args.out).resolve()})")
+    return 0
+
+
+def _cmd_predict(args):
+    from hecl_keras.inference.files import find_inputs, predict_files
+    from hecl_keras.inference.loading import load_predictor
+    from hecl_keras.progress import Progress
+
+    paths, problems = find_inputs(args.inputs)
+    predictor, threshold = load_predictor(args.model, args.config, tta_flip=args.tta)
+    if args.threshold is not None:
+        threshold = args.threshold
+    rows, failures = predict_files(predictor, paths, args.out, threshold, Progress(len(paths), "predicting"))
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    for f in failures:
+        print(f"error: {f['error']}", file=sys.stderr)
+    print(f"{len(rows)} images predicted, {len(failures) + len(problems)} failed; outputs in {args.out}")
+    return 1 if (failures or problems) else 0
 
 
 def _cmd_evaluate(args):
-    import keras
 
     from hecl_keras.config import load_config
     from hecl_keras.evaluation.runner import evaluate_model
     from hecl_keras.training.data import load_experiment_data
 
     model_path = Path(args.model)
-    config_path = args.config or _find_run_config(model_path)
+    from hecl_keras.inference.loading import find_run_config
+
+    config_path = args.config or find_run_config(model_path)
     if config_path is None:
         print("No config.yaml found next to the model; pass --config (it sets the working scale and tile size).",
               file=sys.stderr)
@@ -96,7 +133,9 @@ def _cmd_evaluate(args):
     config = load_config(config_path, overrides)
     if args.split == "test" and config.data.source != "synthetic":
         print("Scoring the test split: use it once, for final numbers, never to choose settings.", file=sys.stderr)
-    model = keras.saving.load_model(model_path)
+    from hecl_keras.saving import load_model
+
+    model = load_model(model_path)
     data = load_experiment_data(config.data)
     if not data.split.get(args.split):
         print(f"Split {args.split!r} is empty or missing in {config.data.source}.", file=sys.stderr)
@@ -140,6 +179,25 @@ def build_parser():
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("export", help="export a SavedModel for TensorFlow Serving")
+    p.add_argument("--model", required=True, help=".keras model")
+    p.add_argument("--out", required=True, help="model base path; the SavedModel goes to OUT/<version>/")
+    p.add_argument("--version", type=int, default=1)
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="signature input size (default: the run config's augment.crop_size)")
+    p.add_argument("--threshold", type=float, default=0.5, help="threshold of the mask output")
+    p.add_argument("--config", default=None)
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("predict", help="full-resolution prediction of image files or folders")
+    p.add_argument("--model", required=True, help=".keras model or exported SavedModel folder")
+    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p.add_argument("--out", required=True)
+    p.add_argument("--tta", action="store_true", default=None, help="flip test-time augmentation")
+    p.add_argument("--threshold", type=float, default=None)
+    p.add_argument("--config", default=None, help="run config (default: config.yaml next to a .keras model)")
+    p.set_defaults(func=_cmd_predict)
     return parser
 
 
@@ -150,7 +208,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError) as exc:
+    except (ConfigError, DataError, FileNotFoundError, FileExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,6 +1,5 @@
 """Integration tests on the real IDRiD hard-exudate data (skipped when absent)."""
 
-import numpy as np
 import pytest
 
 from hecl_keras.data import find_fov, load_splits, read_pair

@@ -59,3 +59,15 @@ def test_binary_scores_edge_cases():
     one[0, 0] = 1
     s = binary_scores(one, z.astype(bool))
     assert s["iou"] == 0.0 and s["precision"] == 0.0 and s["recall"] == 1.0
+
+
+def test_in_training_auc_resolves_confident_predictions():
+    """Most pixels far below p=0.001: logit-spaced thresholds still rank them (linear ones cannot)."""
+    from hecl_keras.metrics import segmentation_metrics
+
+    rng = np.random.default_rng(0)
+    t = rng.random(50000) < 0.02
+    logits = np.where(t, rng.normal(-9, 2, t.size), rng.normal(-13, 2, t.size)).astype("float32")
+    roc = [m for m in segmentation_metrics() if m.name == "roc_auc"][0]
+    roc.update_state(t.astype("float32"), logits)
+    assert float(roc.result()) == pytest.approx(roc_auc_score(t, logits), abs=0.01)

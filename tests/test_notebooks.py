@@ -1,6 +1,5 @@
 """Notebooks execute top to bottom with tiny settings (HECL_NOTEBOOK_TINY=1)."""
 
-import os
 from pathlib import Path
 
 import pytest

@@ -3,10 +3,11 @@
 They accumulate true/false positive/negative counts over every pixel seen
 since the last reset, so ``val_iou`` etc. are pooled over the validation set,
 not averages of per-batch values. ``pr_auc``/``roc_auc`` use Keras' ``AUC``
-with 1000 thresholds.
+with 1000 thresholds spaced in logit space.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -96,13 +97,27 @@ class PixelRecall(_ConfusionMetric):
         return self._ratio(self.tp, self.tp + self.fn)
 
 
+def logit_spaced_thresholds(count=1000, limit=14.0):
+    """Probability thresholds evenly spaced in logit space, ``sigmoid(linspace(-limit, limit, count))``.
+
+    Keras' default thresholds are evenly spaced in probability; a confident
+    segmentation model puts most pixels below 0.001, where those thresholds
+    cannot rank them, and the curves (ROC above all) come out far too low.
+    """
+    return [float(v) for v in 1.0 / (1.0 + np.exp(-np.linspace(-limit, limit, count)))]
+
+
 def segmentation_metrics(threshold=0.5, num_thresholds=1000):
-    """The default in-training metrics: iou, f1, precision, recall, pr_auc, roc_auc (all from logits)."""
+    """The default in-training metrics: iou, f1, precision, recall, pr_auc, roc_auc (all from logits).
+
+    The AUCs use ``num_thresholds`` thresholds spaced in logit space (:func:`logit_spaced_thresholds`).
+    """
+    thresholds = logit_spaced_thresholds(num_thresholds)
     return [
         PixelIoU(threshold),
         PixelF1(threshold),
         PixelPrecision(threshold),
         PixelRecall(threshold),
-        keras.metrics.AUC(num_thresholds=num_thresholds, curve="PR", from_logits=True, name="pr_auc"),
-        keras.metrics.AUC(num_thresholds=num_thresholds, curve="ROC", from_logits=True, name="roc_auc"),
+        keras.metrics.AUC(thresholds=thresholds, curve="PR", from_logits=True, name="pr_auc"),
+        keras.metrics.AUC(thresholds=thresholds, curve="ROC", from_logits=True, name="roc_auc"),
     ]

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
-from hecl_keras.config import config_to_dict, save_config
+from hecl_keras.config import save_config
 from hecl_keras.data.augment import AugmentConfig
 from hecl_keras.data.pipeline import AugmentedBatches, tf_training_dataset, tile_pairs
 from hecl_keras.models.registry import get_backbone, output_stride
 from hecl_keras.models.segmenter import Segmenter
+from hecl_keras.saving import load_model
 from hecl_keras.training.callbacks import PredictionImages, halving_schedule
 from hecl_keras.training.data import load_experiment_data
 
@@ -115,7 +115,7 @@ def train(config, run_dir=None, verbose=None) -> dict:
               "train_seconds": train_seconds, "monitor": monitor}
 
     best_path = run_dir / "checkpoints" / "best.keras"
-    best = keras.saving.load_model(best_path) if best_path.exists() else model
+    best = load_model(best_path) if best_path.exists() else model
     from hecl_keras.evaluation.runner import evaluate_model
 
     result["eval"] = {}

@@ -1,0 +1,57 @@
+"""Load a ``.keras`` model or an exported SavedModel, with the settings it was trained with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hecl_keras.data.preprocess import PreprocessConfig
+
+
+def find_run_config(model_path):
+    """The ``config.yaml`` of the run a model file belongs to (its folder or a parent), or None."""
+    model_path = Path(model_path).resolve()
+    for folder in [model_path.parent, *model_path.parents]:
+        if (folder / "config.yaml").is_file():
+            return folder / "config.yaml"
+    return None
+
+
+def saved_model_dir(path):
+    """``path`` itself if it holds ``saved_model.pb``, else its highest numeric version folder that does."""
+    path = Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    versions = sorted((int(p.name), p) for p in path.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file()) \
+        if path.is_dir() else []
+    return versions[-1][1] if versions else None
+
+
+def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
+    """A :class:`~hecl_keras.inference.Predictor` for a ``.keras`` file or a SavedModel folder.
+
+    Tile size and working scale come from the run's ``config.yaml`` (``.keras``)
+    or from ``assets.extra/hecl.json`` (SavedModel written by ``hecl export``).
+    """
+    from hecl_keras.config import load_config
+    from hecl_keras.inference.predictor import Predictor, keras_predict_fn
+
+    model_path = Path(model_path)
+    sm = saved_model_dir(model_path)
+    if sm is not None:
+        from hecl_keras.export import SavedModelPredictFn
+
+        fn = SavedModelPredictFn(sm)
+        pre = PreprocessConfig(**fn.meta.get("preprocess", {})) if fn.meta.get("preprocess") else PreprocessConfig()
+        return Predictor(fn, fn.input_size, pre, overlap if overlap is not None else 0.25, bool(tta_flip)), \
+            fn.meta.get("threshold", 0.5)
+    if not model_path.is_file():
+        raise FileNotFoundError(f"No model at {model_path} (expected a .keras file or a SavedModel folder)")
+    from hecl_keras.saving import load_model
+
+    config = load_config(config_path or find_run_config(model_path))
+    model = load_model(model_path)
+    pre = PreprocessConfig(short_side=config.data.short_side, fov_crop=config.data.fov_crop)
+    predictor = Predictor(keras_predict_fn(model), tuple(config.augment.crop_size), pre,
+                          config.eval.overlap if overlap is None else overlap,
+                          config.eval.tta_flip if tta_flip is None else tta_flip)
+    return predictor, config.eval.threshold

@@ -1,0 +1,120 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hecl_keras.cli import main
+from hecl_keras.config import load_config
+from hecl_keras.data import synthetic_fundus
+from hecl_keras.training.trainer import train
+from tests.test_training import TINY
+
+tf = pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("exp_run")
+    config = load_config("configs/quickstart.yaml", TINY + ["train.epochs=1", "eval.after_training=[]"])
+    train(config, run_dir=run_dir, verbose=0)
+    return run_dir / "model.keras"
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    out = tmp_path_factory.mktemp("serving") / "hecl"
+    assert main(["export", "--model", str(trained), "--out", str(out), "--version", "3"]) == 0
+    return out
+
+
+def test_layout_and_cli_listing(exported):
+    assert (exported / "3" / "saved_model.pb").is_file()
+    meta = json.loads((exported / "3" / "assets.extra" / "hecl.json").read_text())
+    assert meta["input_size"] == [32, 32] and meta["preprocess"]["short_side"] == 64
+    cli = subprocess.run(["saved_model_cli", "show", "--all", "--dir", str(exported / "3")], capture_output=True,
+                         text=True)
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    for text in ("signature_def['serving_default']", "signature_def['predict_image_bytes']", "inputs['image_bytes']",
+                 "dtype: DT_STRING", "shape: (-1, 32, 32, 3)", "outputs['mask']", "dtype: DT_UINT8"):
+        assert text in cli.stdout, text
+
+
+def test_fresh_process_without_hecl_keras_matches_keras(trained, exported, tmp_path):
+    from hecl_keras.saving import load_model
+
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    model = load_model(trained)
+    want = 1 / (1 + np.exp(-np.asarray(model.predict(x, verbose=0), np.float64)))
+    script = f"""
+import sys, numpy as np, tensorflow as tf
+sm = tf.saved_model.load({str(exported / '3')!r})
+out = sm.signatures["serving_default"](images=tf.constant(np.load({str(tmp_path / 'x.npy')!r})))
+np.save({str(tmp_path / 'y.npy')!r}, out["probabilities"].numpy())
+assert not any(m.startswith("hecl_keras") for m in sys.modules), "hecl_keras was imported"
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, atol=1e-5)
+
+
+def test_image_bytes_signature_and_serving_request(exported):
+    image, _ = synthetic_fundus(40, 40, seed=3)
+    jpeg = tf.io.encode_jpeg(image).numpy()
+    sm = tf.saved_model.load(str(exported / "3"))
+    fn = sm.signatures["predict_image_bytes"]
+    out = fn(image_bytes=tf.constant([jpeg, jpeg]))
+    assert out["probabilities"].shape == (2, 32, 32, 1) and out["mask"].dtype == tf.uint8
+    np.testing.assert_array_equal(out["mask"].numpy(), (out["probabilities"].numpy() >= 0.5).astype(np.uint8))
+    # The same request as TF Serving's gRPC API would receive it.
+    predict_pb2 = pytest.importorskip("tensorflow_serving.apis.predict_pb2")
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "hecl"
+    request.model_spec.signature_name = "predict_image_bytes"
+    request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([jpeg], dtype=tf.string))
+    inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+    served = fn(**{k: tf.constant(v) for k, v in inputs.items()})
+    np.testing.assert_allclose(served["probabilities"].numpy()[0], out["probabilities"].numpy()[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("which", ["keras", "savedmodel"])
+def test_predict_cli_outputs_and_failures(trained, exported, tmp_path, which):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(2):
+        Image.fromarray(synthetic_fundus(96, 112, seed=i, lesion_free_prob=0)[0]).save(inputs / f"ok_{i}.jpg")
+    Image.fromarray(np.full((90, 90), 128, np.uint8)).save(inputs / "grey.png")  # converted with a warning
+    (inputs / "notes.jpg").write_text("not an image")
+    data = (inputs / "ok_0.jpg").read_bytes()
+    (inputs / "cut.jpg").write_bytes(data[: len(data) // 2])
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(inputs / "tiny.png")
+    Image.fromarray(np.full((80, 80), 30000, np.uint16)).save(inputs / "deep.png")
+    model = str(trained if which == "keras" else exported)
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="converted to RGB"):
+        code = main(["predict", "--model", model, str(inputs), "--out", str(out)])
+    assert code == 1  # some inputs failed
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted(r["file"].rsplit("/", 1)[1] for r in summary["images"]) == ["grey.png", "ok_0.jpg", "ok_1.jpg"]
+    failed = " ".join(f["error"] for f in summary["failures"])
+    for name in ("notes.jpg", "cut.jpg", "tiny.png", "deep.png"):
+        assert name in failed
+    mask = np.array(Image.open(out / "ok_0_mask.png"))
+    assert mask.shape == (96, 112) and set(np.unique(mask)) <= {0, 255}
+    assert np.array(Image.open(out / "ok_0_overlay.png")).shape == (96, 112, 3)
+    row = summary["images"][0]
+    assert {"exudate_fraction_of_fov", "lesions", "largest_lesion_pixels", "seconds"} <= set(row)
+    assert (out / "summary.csv").read_text().count("\n") == 4
+
+
+def test_lesion_summary_counts():
+    from hecl_keras.inference.files import lesion_summary
+
+    mask = np.zeros((20, 20), bool)
+    mask[1:3, 1:3] = True
+    mask[10:15, 10:12] = True
+    s = lesion_summary(mask, np.ones((20, 20), bool))
+    assert s == {"exudate_fraction_of_fov": 14 / 400, "lesions": 2, "largest_lesion_pixels": 10, "exudate_pixels": 14}
