@@ -80,6 +80,7 @@ class HECLConfig:
     sampling: str = "extremes"
     k: int = 3
     form: str = "supcon"
+    gather_across_replicas: bool = False
 
 
 @dataclasses.dataclass
@@ -98,6 +99,8 @@ class TrainConfig:
         image_log_every: write validation overlays to TensorBoard every N epochs (0: never).
         seed: global seed (weights, shuffling, augmentation).
         jit_compile: passed to ``compile`` (``"auto"``, True or False).
+        strategy: ``"none"``, ``"mirrored"`` (all local GPUs) or ``"multi_worker"``
+            (``tf.distribute.MultiWorkerMirroredStrategy`` configured by ``TF_CONFIG``).
     """
 
     epochs: int = 300
@@ -111,6 +114,7 @@ class TrainConfig:
     image_log_every: int = 10
     seed: int = 0
     jit_compile: typing.Any = False
+    strategy: str = "none"
 
 
 @dataclasses.dataclass
@@ -121,6 +125,37 @@ class EvalConfig:
     tta_flip: bool = False
     threshold: float = 0.5
     after_training: typing.List[str] = dataclasses.field(default_factory=lambda: ["val"])
+
+
+def default_search_space():
+    return {
+        "hecl.temperature": {"min": 0.02, "max": 0.5, "log": True},
+        "hecl.alpha": {"min": 0.001, "max": 0.1, "log": True},
+        "hecl.grid": {"values": [3, 4, 5, 6, 8]},
+    }
+
+
+@dataclasses.dataclass
+class TuneConfig:
+    """A KerasTuner search over config values (``hecl tune``).
+
+    Attributes:
+        tuner: ``"random"``, ``"bayesian"`` or ``"hyperband"``.
+        max_trials: trials to run (random/bayesian).
+        epochs: epochs per trial (Hyperband's max_epochs).
+        objective: a validation metric, e.g. ``val_pr_auc`` (never a test metric).
+        direction: ``"max"`` or ``"min"``.
+        seed: the tuner's seed.
+        space: config path -> ``{"min", "max", "log"}`` (float or int range) or ``{"values": [...]}``.
+    """
+
+    tuner: str = "random"
+    max_trials: int = 10
+    epochs: int = 10
+    objective: str = "val_pr_auc"
+    direction: str = "max"
+    seed: int = 0
+    space: typing.Dict[str, typing.Any] = dataclasses.field(default_factory=default_search_space)
 
 
 @dataclasses.dataclass
@@ -135,6 +170,7 @@ class ExperimentConfig:
     hecl: HECLConfig = dataclasses.field(default_factory=HECLConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
 
 
 class ConfigError(ValueError):
@@ -222,6 +258,26 @@ def load_config(path=None, overrides=None) -> ExperimentConfig:
 
 def config_to_dict(config) -> dict:
     return dataclasses.asdict(config)
+
+
+def get_path(config, path):
+    """``get_path(config, "hecl.alpha")`` -> the value; ConfigError for an unknown path."""
+    node = config
+    for key in path.split("."):
+        if not dataclasses.is_dataclass(node) or key not in {f.name for f in dataclasses.fields(node)}:
+            raise ConfigError(f"Unknown config path {path!r}")
+        node = getattr(node, key)
+    return node
+
+
+def set_path(config, path, value):
+    """Sets a config value by dotted path (the path must exist)."""
+    get_path(config, path)
+    *parents, last = path.split(".")
+    node = config
+    for key in parents:
+        node = getattr(node, key)
+    setattr(node, last, value)
 
 
 def save_config(config, path) -> None:

@@ -131,6 +131,15 @@ def _extremes(density, dense, k):
     return dense_f * ops.cast(rank_dense < k, "float32") + sparse_f * ops.cast(rank_sparse < k, "float32")
 
 
+def select_patches(density, dense, sampling="extremes", k=3):
+    """Which patches enter L_pd: all of them, or the k extremes of each class. Returns (N,) {0, 1} float."""
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {SAMPLINGS}. Received: sampling={sampling!r}")
+    if sampling == "all":
+        return ops.ones(ops.shape(density), "float32")
+    return _extremes(density, dense, k)
+
+
 def patch_density_loss(features, masks, grid=5, threshold=0.3, temperature=0.05, sampling="extremes", k=3,
                        form="supcon"):
     """L_pd: patch-wise density contrast.
@@ -152,11 +161,19 @@ def patch_density_loss(features, masks, grid=5, threshold=0.3, temperature=0.05,
         Scalar; 0 when the batch lacks a dense or a sparse patch.
     """
     _check_common(temperature, form, grid)
-    if sampling not in SAMPLINGS:
-        raise ValueError(f"sampling must be one of {SAMPLINGS}. Received: sampling={sampling!r}")
+    vectors, density, dense = patch_vectors(features, masks, grid, threshold)
+    return patch_density_from_vectors(vectors, density, dense, temperature, sampling, k, form)
+
+
+def patch_vectors(features, masks, grid=5, threshold=0.3):
+    """The inputs of L_pd: ``(vectors (N, C), density (N,), dense (N,) bool)`` with N = B*grid*grid."""
     vectors, density, counts, area = patch_statistics(features, masks, grid)
-    dense = is_dense(counts, area, threshold)
-    valid = _extremes(density, dense, k) if sampling == "extremes" else None
+    return vectors, density, is_dense(counts, area, threshold)
+
+
+def patch_density_from_vectors(vectors, density, dense, temperature=0.05, sampling="extremes", k=3, form="supcon"):
+    """L_pd from (possibly gathered across replicas) patch vectors; see :func:`patch_density_loss`."""
+    valid = select_patches(density, dense, sampling, k)
     return supervised_contrastive_loss(vectors, ops.cast(dense, "int32"), temperature, form, valid)
 
 
@@ -216,6 +233,14 @@ def edge_contrast_loss(features, masks, grid=5, threshold=0.3, temperature=0.05,
         Scalar; 0 when the batch lacks an edge or a background vector.
     """
     _check_common(temperature, form, grid)
+    vectors, labels, valid = edge_vectors(features, masks, grid, threshold, dense_iterations, sparse_iterations,
+                                          element)
+    return supervised_contrastive_loss(vectors, labels, temperature, form, valid)
+
+
+def edge_vectors(features, masks, grid=5, threshold=0.3, dense_iterations=(2, 2), sparse_iterations=(1, 5),
+                 element="cross"):
+    """The inputs of L_de: ``(vectors (2B, C), labels (2B,) 1=edge 0=background, valid (2B,) bool)``."""
     features = ops.cast(features, "float32")
     inner, outer = contour_masks(masks, grid, threshold, dense_iterations, sparse_iterations, element)
 
@@ -229,4 +254,4 @@ def edge_contrast_loss(features, masks, grid=5, threshold=0.3, temperature=0.05,
     vectors = ops.concatenate([edge, back], axis=0)
     labels = ops.concatenate([ops.ones((b,), "int32"), ops.zeros((b,), "int32")], axis=0)
     valid = ops.concatenate([edge_valid, back_valid], axis=0)
-    return supervised_contrastive_loss(vectors, labels, temperature, form, valid)
+    return vectors, labels, valid

@@ -3,7 +3,14 @@
 import keras
 from keras import ops
 
-from hecl_keras.losses.contrastive import FORMS, SAMPLINGS, edge_contrast_loss, patch_density_loss
+from hecl_keras.losses.contrastive import (
+    FORMS,
+    SAMPLINGS,
+    edge_vectors,
+    patch_density_from_vectors,
+    patch_vectors,
+    supervised_contrastive_loss,
+)
 from hecl_keras.models.segmenter import Segmenter
 
 
@@ -23,8 +30,10 @@ class HECLSegmenter(Segmenter):
     settings L_pd is inactive in most batches; METHOD.md section 3.7).
 
     Under ``tf.distribute`` strategies the contrastive sets are formed per
-    replica: each replica contrasts the patches and edges of its own share of
-    the global batch.
+    replica by default: each replica contrasts the patches and edges of its
+    own share of the global batch. With ``gather_across_replicas=True`` the
+    patch and edge vectors are all-gathered first, so positives and negatives
+    span the global batch (TensorFlow backend).
 
     Args:
         backbone: a backbone with ``logits`` and ``features`` outputs.
@@ -37,6 +46,8 @@ class HECLSegmenter(Segmenter):
         sampling: ``"extremes"`` (k densest dense + k sparsest sparse patches) or ``"all"``.
         k: int. Patches per class with ``"extremes"`` (3).
         form: ``"supcon"`` (paper eq. 4) or ``"ntxent"`` (authors' code).
+        gather_across_replicas: bool. Contrast over the global batch under a
+            ``tf.distribute`` strategy.
 
     Example:
         >>> model = HECLSegmenter(get_backbone("unet_plus_plus", base_filters=16))
@@ -45,7 +56,8 @@ class HECLSegmenter(Segmenter):
     """
 
     def __init__(self, backbone, alpha=0.01, temperature=0.05, grid=5, threshold=0.3, use_density=True,
-                 use_edge=True, sampling="extremes", k=3, form="supcon", **kwargs):
+                 use_edge=True, sampling="extremes", k=3, form="supcon", gather_across_replicas=False,
+                 **kwargs):
         if form not in FORMS:
             raise ValueError(f"form must be one of {FORMS}. Received: form={form!r}")
         if sampling not in SAMPLINGS:
@@ -65,6 +77,7 @@ class HECLSegmenter(Segmenter):
         self.sampling = sampling
         self.k = int(k)
         self.form = form
+        self.gather_across_replicas = bool(gather_across_replicas)
 
     def create_trackers(self):
         self.sup_loss_tracker = keras.metrics.Mean(name="sup_loss")
@@ -73,15 +86,30 @@ class HECLSegmenter(Segmenter):
         self.pd_active_tracker = keras.metrics.Mean(name="pd_active")
         self.de_active_tracker = keras.metrics.Mean(name="de_active")
 
+    def _gather(self, tensors):
+        """All-gathers tensors along axis 0 across tf.distribute replicas (a no-op otherwise)."""
+        if not self.gather_across_replicas or keras.backend.backend() != "tensorflow":
+            return tensors
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return tensors
+        return [context.all_gather(t, axis=0) for t in tensors]
+
     def contrastive_terms(self, features, masks):
         """``(L_pd, L_de)`` for a batch; a disabled term is 0."""
         zero = ops.zeros((), "float32")
         pd = de = zero
         if self.use_density:
-            pd = patch_density_loss(features, masks, self.grid, self.threshold, self.temperature, self.sampling,
-                                    self.k, self.form)
+            vectors, density, dense = patch_vectors(features, masks, self.grid, self.threshold)
+            vectors, density, dense = self._gather([vectors, density, ops.cast(dense, "int32")])
+            pd = patch_density_from_vectors(vectors, density, dense > 0, self.temperature, self.sampling, self.k,
+                                            self.form)
         if self.use_edge:
-            de = edge_contrast_loss(features, masks, self.grid, self.threshold, self.temperature, self.form)
+            vectors, labels, valid = edge_vectors(features, masks, self.grid, self.threshold)
+            vectors, labels, valid = self._gather([vectors, labels, ops.cast(valid, "int32")])
+            de = supervised_contrastive_loss(vectors, labels, self.temperature, self.form, valid)
         return pd, de
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -105,5 +133,5 @@ class HECLSegmenter(Segmenter):
             **super().get_config(),
             "alpha": self.alpha, "temperature": self.temperature, "grid": self.grid, "threshold": self.threshold,
             "use_density": self.use_density, "use_edge": self.use_edge, "sampling": self.sampling, "k": self.k,
-            "form": self.form,
+            "form": self.form, "gather_across_replicas": self.gather_across_replicas,
         }

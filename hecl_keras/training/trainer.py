@@ -47,8 +47,42 @@ def build_model(config) -> Segmenter:
         h = config.hecl
         return HECLSegmenter(backbone, alpha=h.alpha, temperature=h.temperature, grid=h.grid,
                              threshold=h.threshold, use_density=h.use_density, use_edge=h.use_edge,
-                             sampling=h.sampling, k=h.k, form=h.form)
+                             sampling=h.sampling, k=h.k, form=h.form,
+                             gather_across_replicas=h.gather_across_replicas)
     return Segmenter(backbone)
+
+
+STRATEGIES = ("none", "mirrored", "multi_worker")
+
+
+def make_strategy(name):
+    """A ``tf.distribute`` strategy by config name (None for ``"none"``)."""
+    if name not in STRATEGIES:
+        raise ValueError(f"train.strategy must be one of {STRATEGIES}. Received: {name!r}")
+    if name == "none":
+        return None
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(f"train.strategy={name!r} needs the TensorFlow backend; under JAX use "
+                         "keras.distribution.DataParallel (see README).")
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if not _multi_worker_fit_supported():
+        raise ValueError(
+            "train.strategy='multi_worker' does not work with this Keras version: Keras 3's model.fit fails "
+            "under tf.distribute.MultiWorkerMirroredStrategy (keras-team/keras#20585; seen with Keras "
+            f"{keras.__version__}). Use 'mirrored' on one machine, or the JAX backend's "
+            "keras.distribution.DataParallel across machines (README)."
+        )
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _multi_worker_fit_supported():
+    """Set HECL_TRY_MULTI_WORKER=1 to try MultiWorkerMirroredStrategy anyway (e.g. with a fixed Keras)."""
+    import os
+
+    return os.environ.get("HECL_TRY_MULTI_WORKER") == "1"
 
 
 def monitor_mode(monitor: str) -> str:
@@ -80,8 +114,15 @@ def train(config, run_dir=None, verbose=None) -> dict:
     data = load_experiment_data(config.data)
     (run_dir / "split.json").write_text(json.dumps(data.split, indent=2))
     aug = augment_config(config)
+    strategy = make_strategy(t.strategy)
     if keras.backend.backend() == "tensorflow":
         train_data = tf_training_dataset(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed)
+        if strategy is not None:  # every worker sees the same generator: shard by batch, not by file
+            import tensorflow as tf
+
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+            train_data = train_data.with_options(options)
     else:
         train_data = AugmentedBatches(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed)
 
@@ -92,8 +133,13 @@ def train(config, run_dir=None, verbose=None) -> dict:
     elif monitor.startswith("val_"):
         monitor = monitor[4:]
 
-    model = build_model(config)
-    model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=t.loss, jit_compile=t.jit_compile)
+    if strategy is not None:
+        with strategy.scope():  # train.batch_size is the global batch; Keras splits it over replicas
+            model = build_model(config)
+            model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=t.loss, jit_compile=t.jit_compile)
+    else:
+        model = build_model(config)
+        model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=t.loss, jit_compile=t.jit_compile)
     callbacks = [
         keras.callbacks.LearningRateScheduler(halving_schedule(t.learning_rate, t.halve_every)),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),

@@ -1,0 +1,38 @@
+"""Two CPU replicas of batch 3 with gather_across_replicas vs one replica of batch 6: same L_pd and L_de.
+
+Run as a subprocess (logical devices must be set before TensorFlow starts). Prints "PD <a> <b>" and "DE <a> <b>".
+"""
+
+import numpy as np
+import tensorflow as tf
+
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+
+from hecl_keras.data import synthetic_pairs, tile_pairs  # noqa: E402
+from hecl_keras.models import get_backbone  # noqa: E402
+from hecl_keras.models.hecl import HECLSegmenter  # noqa: E402
+
+x, y = tile_pairs(synthetic_pairs(4, 96, 96, seed=5, lesion_free_prob=0.0), (48, 48))
+order = np.argsort(-y.reshape(len(y), -1).mean(1))
+x, y = x[order][:6], y[order][:6]
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    model = HECLSegmenter(get_backbone("unet", base_filters=4, depth=3), grid=4, threshold=0.05,
+                         gather_across_replicas=True)
+
+
+def terms(images, masks):
+    features = model.backbone(images, training=False)["features"]
+    return model.contrastive_terms(features, masks)
+
+
+dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(6))
+images, masks = next(iter(dataset))
+pd, de = strategy.run(tf.function(terms), args=(images, masks))
+pd_replicas = [float(v) for v in strategy.experimental_local_results(pd)]
+de_replicas = [float(v) for v in strategy.experimental_local_results(de)]
+single_pd, single_de = model.contrastive_terms(model.backbone(x, training=False)["features"], y)
+print("PD", *pd_replicas, float(single_pd))
+print("DE", *de_replicas, float(single_de))
