@@ -68,6 +68,20 @@ def _cmd_train(args):
     return 0
 
 
+def _cmd_tune(args):
+    from hecl_keras.config import load_config
+    from hecl_keras.tuning import tune, validate_tune_config
+
+    config = load_config(args.config, args.set)
+    validate_tune_config(config)
+    rows = tune(config, out_dir=args.out)
+    if rows:
+        best = rows[0]
+        print(f"{len(rows)} trials; best {config.tune.objective} = {best[config.tune.objective]} "
+              f"(trial {best['trial']}); results and best_config.yaml in {args.out or config.run_dir}")
+    return 0
+
+
 def _cmd_export(args):
     import dataclasses
 
@@ -179,6 +193,12 @@ def build_parser():
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("tune", help="KerasTuner search of the HECL hyper-parameters (tune.* in the config)")
+    p.add_argument("config")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--out", default=None, help="search folder (default run_dir/<name>_tune); rerun to resume")
+    p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("export", help="export a SavedModel for TensorFlow Serving")
     p.add_argument("--model", required=True, help=".keras model")

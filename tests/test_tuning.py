@@ -1,0 +1,100 @@
+import csv
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hecl_keras.config import ConfigError, load_config
+from tests.test_distributed import free_ports
+from tests.test_training import TINY
+
+pytest.importorskip("keras_tuner")
+REPO = Path(__file__).resolve().parents[1]
+TUNE = TINY + ["train.epochs=1", "tune.epochs=1", "tune.max_trials=2", "hecl.threshold=0.05", "hecl.grid=4",
+               "tune.space={hecl.temperature: {min: 0.02, max: 0.5, log: true}, hecl.alpha: {min: 0.001, max: 0.1, "
+               "log: true}, hecl.grid: {values: [2, 4]}}"]
+
+
+@pytest.mark.parametrize("override,match", [
+    ("tune.space={hecl.tau: {min: 0.1, max: 0.2}}", "unknown config path 'hecl.tau'"),
+    ("tune.space={hecl.alpha: {min: 0.1, max: 0.1}}", "min must be < max"),
+    ("tune.space={hecl.alpha: {min: 0.5, max: 0.1}}", "min must be < max"),
+    ("tune.space={hecl.grid: {values: []}}", "non-empty list"),
+    ("tune.space={hecl.alpha: {min: 0.0, max: 0.1, log: true}}", "log range needs min > 0"),
+    ("tune.objective=pr_auc", "validation metric"),
+    ("tune.tuner=grid", "tune.tuner must be one of"),
+    ("tune.spaces={}", "Unknown key"),
+])
+def test_bad_search_config_fails_before_any_trial(override, match, tmp_path):
+    from hecl_keras.cli import main
+
+    code = main(["tune", "configs/quickstart.yaml", "--set", override, "--out", str(tmp_path / "t")])
+    assert code == 2
+    assert not (tmp_path / "t" / "trial_runs").exists()
+    with pytest.raises(ConfigError, match=match):
+        from hecl_keras.tuning import validate_tune_config
+
+        validate_tune_config(load_config("configs/quickstart.yaml", [override]))
+
+
+def _rows(folder):
+    with open(folder / "results.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_search_writes_results_and_resumes_without_rerunning(tmp_path):
+    from hecl_keras.tuning import trial_runs, tune
+
+    out = tmp_path / "search"
+    rows = tune(load_config("configs/quickstart.yaml", TUNE), out_dir=out, verbose=0)
+    assert len(rows) == 2 and all("COMPLETED" in r["status"] for r in rows)
+    table = _rows(out)
+    assert set(table[0]) >= {"trial", "hecl.temperature", "hecl.alpha", "hecl.grid", "val_pr_auc", "seconds"}
+    assert float(table[0]["val_pr_auc"]) >= float(table[1]["val_pr_auc"])  # best first
+    assert (out / "results.md").read_text().count("\n") == 4
+    best = load_config(out / "best_config.yaml")
+    assert best.hecl.enabled and best.hecl.temperature == pytest.approx(float(table[0]["hecl.temperature"]))
+    assert list((out / "tensorboard").rglob("*tfevents*"))
+    # Resume with a larger budget: only the new trial runs.
+    tune(load_config("configs/quickstart.yaml", TUNE + ["tune.max_trials=3"]), out_dir=out, verbose=0)
+    ids = [r["trial_id"] for r in trial_runs(out)]
+    assert len(ids) == 3 and len(set(ids)) == 3
+    assert len(_rows(out)) == 3
+
+
+def test_distributed_chief_and_two_workers(tmp_path):
+    port = free_ports(1)[0]
+    out = tmp_path / "dist"
+    overrides = [a for o in TUNE + ["tune.max_trials=3"] for a in ("--set", o)]
+    procs = {}
+    for role in ("chief", "tuner0", "tuner1"):
+        env = {**os.environ, "KERASTUNER_TUNER_ID": role, "KERASTUNER_ORACLE_IP": "127.0.0.1",
+               "KERASTUNER_ORACLE_PORT": str(port), "HECL_CACHE_DIR": str(tmp_path / "cache")}
+        procs[role] = subprocess.Popen(
+            [sys.executable, "-m", "hecl_keras.cli", "tune", "configs/quickstart.yaml", *overrides, "--out", str(out)],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if role == "chief":
+            time.sleep(3)  # let the oracle server start first
+    deadline = time.time() + 420
+    results = {}
+    try:
+        for role, p in procs.items():
+            out_text, err = p.communicate(timeout=max(1, deadline - time.time()))
+            results[role] = (p.returncode, err)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+    for role, (code, err) in results.items():
+        assert code == 0, f"{role}: {err[-3000:]}"
+    from hecl_keras.tuning import trial_runs
+
+    runs = trial_runs(out)
+    ids = [r["trial_id"] for r in runs]
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 3  # every trial exactly once
+    assert {r["tuner_id"] for r in runs} <= {"tuner0", "tuner1"}
+    table = _rows(out)  # written by the chief
+    assert len(table) == 3 and all("COMPLETED" in r["status"] for r in table)
