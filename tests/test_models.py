@@ -67,3 +67,13 @@ def test_segmenter_fit_predict_and_reload(tmp_path):
     again = keras.saving.load_model(path)
     np.testing.assert_allclose(again.predict(x, verbose=0), logits, atol=1e-5)
     assert again.optimizer is not None  # re-compiled on load
+
+
+@pytest.mark.portable
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_predict_on_many_sizes(name):
+    """Keras' TF predict function relaxes traced shapes to None after a few sizes; the graph must cope."""
+    model = get_backbone(name, **SMALL[name])
+    for size in (32, 64, 96, 128, 160):
+        out = model.predict_on_batch(np.zeros((1, size, size + 32, 3), "float32"))
+        assert out["logits"].shape == (1, size, size + 32, 1)

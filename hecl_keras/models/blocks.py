@@ -41,7 +41,7 @@ def down(x, name):
 
 def up(x, name, factor=2):
     """Bilinear up-sampling by ``factor``. (B,H,W,C) -> (B,fH,fW,C)."""
-    return layers.UpSampling2D(factor, interpolation="bilinear", name=f"{name}_up")(x)
+    return BilinearUpsample(factor, name=f"{name}_up")(x)
 
 
 def concat(tensors, name):
@@ -92,14 +92,57 @@ def attention_gate(skip, gate, filters, name):
     return layers.Multiply(name=f"{name}_mul")([skip, psi])
 
 
+def _resize_bilinear(x, height, width):
+    """Bilinear resize that also works when H and W are unknown while tracing.
+
+    ``keras.ops.image.resize`` needs Python ints for the size; Keras' TF
+    predict function relaxes traced shapes to None after a few different tile
+    sizes, so under TensorFlow the size is passed as a tensor instead.
+    (Same kernel as ``UpSampling2D(interpolation="bilinear")``.)
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.image.resize(x, tf.stack([height, width]), method="bilinear")
+    return ops.image.resize(x, (height, width), interpolation="bilinear")
+
+
+def _dynamic_hw(x):
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        shape = tf.shape(x)
+        return shape[1], shape[2]
+    return x.shape[1], x.shape[2]
+
+
+@keras.saving.register_keras_serializable(package="hecl_keras")
+class BilinearUpsample(layers.Layer):
+    """Bilinear up-sampling by an integer factor; H and W may be dynamic. (B,H,W,C) -> (B,fH,fW,C)."""
+
+    def __init__(self, factor=2, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        h, w = _dynamic_hw(x)
+        return _resize_bilinear(x, h * self.factor, w * self.factor)
+
+    def compute_output_shape(self, s):
+        f = self.factor
+        return (s[0], None if s[1] is None else s[1] * f, None if s[2] is None else s[2] * f, s[3])
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
 @keras.saving.register_keras_serializable(package="hecl_keras")
 class ResizeLike(layers.Layer):
     """Bilinear resize of ``inputs[0]`` to the spatial size of ``inputs[1]`` (sizes may be dynamic)."""
 
     def call(self, inputs):
         x, like = inputs
-        shape = ops.shape(like)
-        return ops.image.resize(x, (shape[1], shape[2]), interpolation="bilinear")
+        return _resize_bilinear(x, *_dynamic_hw(like))
 
     def compute_output_shape(self, input_shapes):
         x, like = input_shapes
