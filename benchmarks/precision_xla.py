@@ -1,0 +1,67 @@
+"""Does mixed precision or XLA speed up training on this machine? (one run, side by side)
+
+Training-step time of the same UNet++ and batch under: float32; mixed_bfloat16 (fast
+on CPUs with AMX/AVX512-BF16); float32 + jit_compile=True (XLA). Also prints the loss
+after the same steps from the same weights, to show whether results change.
+
+    python benchmarks/precision_xla.py                    # small UNet++, 256x256, batch 6
+    python benchmarks/precision_xla.py --smoke
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=6)
+    parser.add_argument("--filters", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.size, args.batch, args.filters, args.steps = 32, 2, 4, 1
+
+    import keras
+
+    from hecl_keras.data import synthetic_pairs, tile_pairs
+    from hecl_keras.models import get_backbone
+    from hecl_keras.models.segmenter import Segmenter
+
+    x, y = tile_pairs(synthetic_pairs(args.batch, args.size, args.size, seed=0, lesion_free_prob=0.0),
+                      (args.size, args.size))
+    x, y = x[: args.batch], y[: args.batch]
+    variants = [("float32", "float32", False), ("mixed_bfloat16", "mixed_bfloat16", False),
+                ("float32 + XLA", "float32", True)]
+    results = []
+    for label, policy, jit in variants:
+        keras.mixed_precision.set_global_policy(policy)
+        keras.utils.set_random_seed(0)
+        model = Segmenter(get_backbone("unet_plus_plus", base_filters=args.filters))
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
+        model.train_on_batch(x, y)  # trace / compile
+        times, losses = [], []
+        for _ in range(args.steps):
+            t0 = time.perf_counter()
+            logs = model.train_on_batch(x, y, return_dict=True)
+            times.append(time.perf_counter() - t0)
+            losses.append(float(logs["loss"]))
+        results.append((label, float(np.median(times)), losses[-1]))
+        keras.mixed_precision.set_global_policy("float32")
+    base = results[0][1]
+    print(f"\nUNet++ {args.filters}.., batch {args.batch} x {args.size}x{args.size}, backend {keras.backend.backend()}\n")
+    print("| variant | s/step | speed-up vs float32 | loss after the same steps |")
+    print("|---|---|---|---|")
+    for label, t, loss in results:
+        print(f"| {label} | {t:.3f} | {base / t:.2f}x | {loss:.4f} |")
+
+
+if __name__ == "__main__":
+    main()
