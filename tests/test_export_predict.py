@@ -104,7 +104,7 @@ def test_predict_cli_outputs_and_failures(trained, exported, tmp_path, which):
         assert name in failed
     mask = np.array(Image.open(out / "ok_0_mask.png"))
     assert mask.shape == (96, 112) and set(np.unique(mask)) <= {0, 255}
-    assert np.array(Image.open(out / "ok_0_overlay.png")).shape == (96, 112, 3)
+    assert np.array(Image.open(out / "ok_0_overlay.jpg")).shape == (96, 112, 3)
     row = summary["images"][0]
     assert {"exudate_fraction_of_fov", "lesions", "largest_lesion_pixels", "seconds"} <= set(row)
     assert (out / "summary.csv").read_text().count("\n") == 4

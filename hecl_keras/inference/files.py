@@ -1,7 +1,7 @@
 """``hecl predict``: full-resolution prediction of image files, with outputs a person can look at.
 
 Per image: ``<stem>_mask.png`` (binary, original size), ``<stem>_prob.png``
-(probability x 255), ``<stem>_overlay.png`` (lesion outlines on the fundus);
+(probability x 255), ``<stem>_overlay.jpg`` (lesion outlines on the fundus);
 for the run: ``summary.csv`` and ``summary.json`` with the exudate fraction of
 the field of view, the number of connected lesions, the largest lesion's area
 and the seconds spent per stage.
@@ -77,8 +77,11 @@ def outline_overlay(image, mask, color=(0, 255, 255)):
 
 
 def _write(path, rgb_or_gray):
+    """PNG with fast compression (masks, probabilities: lossless) or JPEG quality 92 (overlays:
+    a 12-megapixel RGB PNG takes ~0.8 s to write, the JPEG ~0.03 s)."""
     arr = rgb_or_gray if rgb_or_gray.ndim == 2 else cv2.cvtColor(rgb_or_gray, cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(path), arr, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+    params = [cv2.IMWRITE_JPEG_QUALITY, 92] if str(path).endswith(".jpg") else [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    if not cv2.imwrite(str(path), arr, params):
         raise OSError(f"Could not write {path}")
 
 
@@ -123,7 +126,7 @@ def predict_files(predictor, paths, out_dir, threshold=0.5, progress=None):
             stem = Path(path).stem
             _write(out_dir / f"{stem}_mask.png", mask.astype(np.uint8) * 255)
             _write(out_dir / f"{stem}_prob.png", np.round(prob * 255).astype(np.uint8))
-            _write(out_dir / f"{stem}_overlay.png", overlay)
+            _write(out_dir / f"{stem}_overlay.jpg", overlay)
             times["write"] = time.perf_counter() - t
         except (DataError, OSError, ValueError) as exc:
             failures.append({"file": str(path), "error": str(exc)})
