@@ -71,3 +71,23 @@ def test_in_training_auc_resolves_confident_predictions():
     roc = [m for m in segmentation_metrics() if m.name == "roc_auc"][0]
     roc.update_state(t.astype("float32"), logits)
     assert float(roc.result()) == pytest.approx(roc_auc_score(t, logits), abs=0.01)
+
+
+@pytest.mark.portable
+@pytest.mark.parametrize("curve", ["PR", "ROC"])
+def test_pixel_auc_matches_sklearn_on_bin_edges(curve):
+    """Logits placed on the histogram's bins: the curves are exact."""
+    from hecl_keras.metrics import PixelAUC
+
+    rng = np.random.default_rng(2)
+    t = rng.random(30000) < 0.05
+    bins = rng.integers(0, 1000, t.size) + np.where(t, 150, 0)
+    bins = np.clip(bins, 0, 999)
+    logits = (-14.0 + (bins + 0.5) * 28.0 / 1000).astype("float32")
+    m = PixelAUC(curve)
+    for chunk in np.array_split(np.arange(t.size), 3):
+        m.update_state(t[chunk].astype("float32"), logits[chunk])
+    want = average_precision_score(t, logits) if curve == "PR" else roc_auc_score(t, logits)
+    assert float(m.result()) == pytest.approx(want, abs=1e-5)
+    m.reset_state()
+    assert float(m.result()) == 0.0

@@ -2,8 +2,8 @@
 
 They accumulate true/false positive/negative counts over every pixel seen
 since the last reset, so ``val_iou`` etc. are pooled over the validation set,
-not averages of per-batch values. ``pr_auc``/``roc_auc`` use Keras' ``AUC``
-with 1000 thresholds spaced in logit space.
+not averages of per-batch values. ``pr_auc``/``roc_auc`` are :class:`PixelAUC`:
+histograms of logits with 1000 bins.
 """
 
 import keras
@@ -97,6 +97,68 @@ class PixelRecall(_ConfusionMetric):
         return self._ratio(self.tp, self.tp + self.fn)
 
 
+@keras.saving.register_keras_serializable(package="hecl_keras")
+class PixelAUC(keras.metrics.Metric):
+    """Pooled ROC-AUC or PR-AUC (average precision) from histograms of logits.
+
+    Pixels are counted into ``num_bins`` bins evenly spaced in logit space over
+    [-logit_range, logit_range] (probabilities 8e-7 .. 1 - 8e-7), separately for
+    lesion and background; the curves use every bin edge as a threshold. The
+    update is O(pixels) - Keras' ``AUC`` with non-uniform thresholds is
+    O(pixels x thresholds), which made a 256x256x6 training step 2.5x slower -
+    and thresholds spaced in logit space still rank a confident model's pixels,
+    which probability-spaced thresholds lump together below p = 0.001.
+
+    Args:
+        curve: ``"PR"`` (average precision, step-wise like scikit-learn) or ``"ROC"`` (trapezoidal).
+        num_bins: int. Defaults to 1000.
+        logit_range: float. Defaults to 14.
+        from_logits: bool. ``y_pred`` are logits (True) or probabilities.
+    """
+
+    def __init__(self, curve="PR", num_bins=1000, logit_range=14.0, from_logits=True, name=None, **kwargs):
+        if curve not in ("PR", "ROC"):
+            raise ValueError(f"curve must be 'PR' or 'ROC'. Received: curve={curve!r}")
+        super().__init__(name=name or f"{curve.lower()}_auc", **kwargs)
+        self.curve, self.num_bins, self.logit_range, self.from_logits = curve, int(num_bins), float(logit_range), from_logits
+        self.pos = self.add_variable((self.num_bins,), initializer="zeros", name="pos", dtype="float32")
+        self.neg = self.add_variable((self.num_bins,), initializer="zeros", name="neg", dtype="float32")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        z = ops.reshape(ops.cast(y_pred, "float32"), (-1,))
+        if not self.from_logits:
+            p = ops.clip(z, 1e-7, 1 - 1e-7)
+            z = ops.log(p) - ops.log(1 - p)
+        t = ops.cast(ops.reshape(ops.cast(y_true, "float32"), (-1,)) >= 0.5, "float32")
+        scaled = (z + self.logit_range) / (2 * self.logit_range) * self.num_bins
+        idx = ops.cast(ops.clip(ops.floor(scaled), 0, self.num_bins - 1), "int32")
+        self.pos.assign_add(ops.cast(ops.bincount(idx, weights=t, minlength=self.num_bins), "float32"))
+        self.neg.assign_add(ops.cast(ops.bincount(idx, weights=1.0 - t, minlength=self.num_bins), "float32"))
+
+    def result(self):
+        tp = ops.cumsum(ops.flip(self.pos, 0))
+        fp = ops.cumsum(ops.flip(self.neg, 0))
+        positives, negatives = tp[-1], fp[-1]
+        zero = ops.zeros((1,), "float32")
+        if self.curve == "ROC":
+            tpr = ops.concatenate([zero, tp / ops.maximum(positives, 1.0)])
+            fpr = ops.concatenate([zero, fp / ops.maximum(negatives, 1.0)])
+            area = ops.sum((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2.0)
+            return ops.where((positives > 0) & (negatives > 0), area, 0.0)
+        precision = tp / ops.maximum(tp + fp, 1.0)
+        recall = ops.concatenate([zero, tp / ops.maximum(positives, 1.0)])
+        area = ops.sum((recall[1:] - recall[:-1]) * precision)
+        return ops.where(positives > 0, area, 0.0)
+
+    def reset_state(self):
+        self.pos.assign(ops.zeros((self.num_bins,), "float32"))
+        self.neg.assign(ops.zeros((self.num_bins,), "float32"))
+
+    def get_config(self):
+        return {**super().get_config(), "curve": self.curve, "num_bins": self.num_bins,
+                "logit_range": self.logit_range, "from_logits": self.from_logits}
+
+
 def logit_spaced_thresholds(count=1000, limit=14.0):
     """Probability thresholds evenly spaced in logit space, ``sigmoid(linspace(-limit, limit, count))``.
 
@@ -110,14 +172,13 @@ def logit_spaced_thresholds(count=1000, limit=14.0):
 def segmentation_metrics(threshold=0.5, num_thresholds=1000):
     """The default in-training metrics: iou, f1, precision, recall, pr_auc, roc_auc (all from logits).
 
-    The AUCs use ``num_thresholds`` thresholds spaced in logit space (:func:`logit_spaced_thresholds`).
+    The AUCs are :class:`PixelAUC` with ``num_thresholds`` bins spaced in logit space.
     """
-    thresholds = logit_spaced_thresholds(num_thresholds)
     return [
         PixelIoU(threshold),
         PixelF1(threshold),
         PixelPrecision(threshold),
         PixelRecall(threshold),
-        keras.metrics.AUC(thresholds=thresholds, curve="PR", from_logits=True, name="pr_auc"),
-        keras.metrics.AUC(thresholds=thresholds, curve="ROC", from_logits=True, name="roc_auc"),
+        PixelAUC("PR", num_thresholds, name="pr_auc"),
+        PixelAUC("ROC", num_thresholds, name="roc_auc"),
     ]
