@@ -34,6 +34,10 @@ def test_gathered_two_replicas_of_3_equal_one_of_6():
         replica0, replica1, single = lines[name]
         assert single > 0
         assert replica0 == pytest.approx(single, rel=1e-5) and replica1 == pytest.approx(single, rel=1e-5)
+    fits = [line.split()[1:] for line in proc.stdout.splitlines() if line.startswith("FIT ")]
+    assert len(fits) == 2  # model.fit under MirroredStrategy, without and with gathering
+    for values in fits:
+        assert all(np.isfinite(float(v)) for v in values[1:]) and float(values[1]) > 0
 
 
 def test_multi_worker_is_refused_with_the_reason():

@@ -36,3 +36,12 @@ de_replicas = [float(v) for v in strategy.experimental_local_results(de)]
 single_pd, single_de = model.contrastive_terms(model.backbone(x, training=False)["features"], y)
 print("PD", *pd_replicas, float(single_pd))
 print("DE", *de_replicas, float(single_de))
+
+# model.fit under the strategy (per-replica sets and gathered sets): finite losses, all terms reported.
+for gather in (False, True):
+    with strategy.scope():
+        fit_model = HECLSegmenter(get_backbone("unet", base_filters=4, depth=3), grid=4, threshold=0.05,
+                                  gather_across_replicas=gather)
+        fit_model.compile()
+    history = fit_model.fit(x, y, batch_size=6, epochs=2, verbose=0).history
+    print("FIT", int(gather), *[history[k][-1] for k in ("loss", "pd_loss", "de_loss")])
