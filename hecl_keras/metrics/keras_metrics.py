@@ -132,8 +132,9 @@ class PixelAUC(keras.metrics.Metric):
         t = ops.cast(ops.reshape(ops.cast(y_true, "float32"), (-1,)) >= 0.5, "float32")
         scaled = (z + self.logit_range) / (2 * self.logit_range) * self.num_bins
         idx = ops.cast(ops.clip(ops.floor(scaled), 0, self.num_bins - 1), "int32")
-        self.pos.assign_add(ops.cast(ops.bincount(idx, weights=t, minlength=self.num_bins), "float32"))
-        self.neg.assign_add(ops.cast(ops.bincount(idx, weights=1.0 - t, minlength=self.num_bins), "float32"))
+        # segment_sum with a static num_segments compiles under jax.jit (bincount does not).
+        self.pos.assign_add(ops.segment_sum(t, idx, num_segments=self.num_bins))
+        self.neg.assign_add(ops.segment_sum(1.0 - t, idx, num_segments=self.num_bins))
 
     def result(self):
         tp = ops.cumsum(ops.flip(self.pos, 0))
