@@ -79,13 +79,33 @@ class CropResize:
         return cls(tuple(d["original_size"]), tuple(d["box"]), tuple(d["size"]))
 
 
+def fov_mask_small(image: np.ndarray, threshold: int = 20) -> np.ndarray:
+    """Field-of-view mask at 1/f scale (f = min(H, W) // 256): blurred red channel above ``threshold``.
+
+    The red channel is the brightest channel of a fundus, so vignetted rims stay
+    above threshold while JPEG noise in the black margin (0-15 on IDRiD) stays below.
+
+    Returns:
+        (h, w) bool, about 256 pixels on the short side.
+    """
+    h, w = image.shape[:2]
+    factor = max(1, min(h, w) // 256)
+    small = cv2.resize(image[..., 0], (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
+    return cv2.GaussianBlur(small, (5, 5), 0) > threshold
+
+
+def fov_mask(image: np.ndarray, threshold: int = 20) -> np.ndarray:
+    """(H, W) bool field of view of a photograph (:func:`fov_mask_small` scaled back, nearest)."""
+    h, w = image.shape[:2]
+    small = fov_mask_small(image, threshold)
+    return cv2.resize(small.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+
+
 def find_fov(image: np.ndarray, threshold: int = 20, margin: float = 0.01):
     """Finds the bounding box of a fundus photograph's field of view.
 
-    Works on an 8x-downscaled, blurred red channel (the brightest channel of a
-    fundus, so vignetted rims stay above threshold while JPEG noise in the black
-    margin, 0-15 on IDRiD, stays below), keeps the largest connected region
-    and pads it by ``margin`` of the image size.
+    Works on :func:`fov_mask_small` (downscaled, blurred red channel), keeps the
+    largest connected region and pads it by ``margin`` of the image size.
 
     Args:
         image: (H, W, 3) uint8 RGB.
@@ -97,11 +117,8 @@ def find_fov(image: np.ndarray, threshold: int = 20, margin: float = 0.01):
         when no field of view is found.
     """
     h, w = image.shape[:2]
-    factor = max(1, min(h, w) // 256)
-    small = cv2.resize(image[..., 0], (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (5, 5), 0)
-    fov = (small > threshold).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(fov, connectivity=8)
+    small = fov_mask_small(image, threshold)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(small.astype(np.uint8), connectivity=8)
     if count <= 1:
         return (0, h, 0, w)
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))

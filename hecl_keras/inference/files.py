@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from hecl_keras.data.errors import DataError
+from hecl_keras.data.geometry import fov_mask
 from hecl_keras.data.io import IMAGE_EXTENSIONS, read_image
 
 MIN_SIDE = 64
@@ -43,15 +44,6 @@ def find_inputs(inputs):
         else:
             problems.append(f"{p}: no such file or folder")
     return paths, problems
-
-
-def fov_mask(image, threshold=20):
-    """(H, W) bool field of view: blurred red channel above ``threshold`` (computed at 1/8 scale)."""
-    h, w = image.shape[:2]
-    f = max(1, min(h, w) // 256)
-    small = cv2.resize(image[..., 0], (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (5, 5), 0) > threshold
-    return cv2.resize(small.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
 
 def lesion_summary(mask, fov):
@@ -119,7 +111,7 @@ def predict_files(predictor, paths, out_dir, threshold=0.5, progress=None):
             t = time.perf_counter()
             prob = transform.invert(prob_work)
             mask = prob >= threshold
-            summary = lesion_summary(mask, fov_mask(image))
+            summary = lesion_summary(mask, fov_mask(image, predictor.preprocess.fov_threshold))
             overlay = outline_overlay(image, mask)
             times["postprocess"] = time.perf_counter() - t
             t = time.perf_counter()

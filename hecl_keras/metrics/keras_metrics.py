@@ -7,7 +7,6 @@ histograms of logits with 1000 bins.
 """
 
 import keras
-import numpy as np
 from keras import ops
 
 
@@ -158,16 +157,6 @@ class PixelAUC(keras.metrics.Metric):
     def get_config(self):
         return {**super().get_config(), "curve": self.curve, "num_bins": self.num_bins,
                 "logit_range": self.logit_range, "from_logits": self.from_logits}
-
-
-def logit_spaced_thresholds(count=1000, limit=14.0):
-    """Probability thresholds evenly spaced in logit space, ``sigmoid(linspace(-limit, limit, count))``.
-
-    Keras' default thresholds are evenly spaced in probability; a confident
-    segmentation model puts most pixels below 0.001, where those thresholds
-    cannot rank them, and the curves (ROC above all) come out far too low.
-    """
-    return [float(v) for v in 1.0 / (1.0 + np.exp(-np.linspace(-limit, limit, count)))]
 
 
 def segmentation_metrics(threshold=0.5, num_thresholds=1000):
