@@ -38,7 +38,7 @@ def _cmd_data_preview(args):
 
     from hecl_keras.config import load_config
     from hecl_keras.data.pipeline import AugmentedBatches
-    from hecl_keras.evaluation.report import write_png
+    from hecl_keras.data.io import write_image
     from hecl_keras.evaluation.runner import contact_sheet
     from hecl_keras.training.callbacks import overlay_batch
     from hecl_keras.training.data import load_experiment_data
@@ -49,7 +49,7 @@ def _cmd_data_preview(args):
     batches = AugmentedBatches(data.train, args.count, augment_config(config), seed=config.train.seed)
     x, y = batches[0]
     pictures = list(overlay_batch(x, y, np.zeros_like(y)))
-    write_png(args.out, contact_sheet([np.asarray(p) for p in pictures], columns=min(4, len(pictures))))
+    write_image(args.out, contact_sheet([np.asarray(p) for p in pictures], columns=min(4, len(pictures))))
     print(f"wrote {args.count} augmented training crops (lesions tinted green) to {args.out}")
     return 0
 

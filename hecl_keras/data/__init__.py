@@ -6,7 +6,7 @@ from hecl_keras.data.datasets import Sample, load_splits, paired_folder, split_f
 from hecl_keras.data.errors import DataError
 from hecl_keras.data.geometry import CropResize, find_fov, plan_crop_resize
 from hecl_keras.data.inspect import inspect_dataset
-from hecl_keras.data.io import read_image, read_mask
+from hecl_keras.data.io import read_image, read_mask, write_image
 from hecl_keras.data.pipeline import AugmentedBatches, tf_training_dataset, tile_pairs
 from hecl_keras.data.preprocess import Pair, PreprocessConfig, load_pair, preprocess_arrays, read_pair, validation_split
 from hecl_keras.data.synthetic import synthetic_fundus, synthetic_pairs
@@ -16,5 +16,5 @@ __all__ = [
     "RandomBrightnessScale", "Sample", "augment", "build_augmenter", "default_cache_dir", "find_fov",
     "inspect_dataset", "load_pair", "load_splits", "paired_folder", "plan_crop_resize", "preprocess_arrays",
     "read_image", "read_mask", "read_pair", "split_folders", "synthetic_fundus", "synthetic_pairs",
-    "tf_training_dataset", "tile_pairs", "validation_split",
+    "tf_training_dataset", "tile_pairs", "validation_split", "write_image",
 ]

@@ -1,4 +1,4 @@
-"""Reading fundus images and binary lesion masks from disk.
+"""Reading fundus images and binary lesion masks from disk, and writing result images.
 
 Images come back as ``uint8`` arrays of shape (H, W, 3) in RGB order, masks as
 ``bool`` arrays of shape (H, W). Every failure raises
@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -99,3 +100,21 @@ def read_mask(path) -> np.ndarray:
             f"(first ones: {shown}); expected 0 for background and 1 or 255 for lesion."
         )
     return arr > 0
+
+
+def write_image(path, array) -> None:
+    """Writes an 8-bit grayscale (H, W) or RGB (H, W, 3) image; the folder is created.
+
+    ``.jpg``: JPEG quality 92 (a 12-megapixel RGB PNG takes ~0.8 s to write, the
+    JPEG ~0.03 s, so overlays are JPEG); anything else: PNG with fast compression
+    (lossless, for masks and probability maps).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = np.ascontiguousarray(array)
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+    params = [cv2.IMWRITE_JPEG_QUALITY, 92] if jpeg else [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    if not cv2.imwrite(str(path), arr, params):
+        raise OSError(f"Could not write {path}")

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 TP_COLOR = (0, 220, 0)  # green: found lesion
 FP_COLOR = (40, 120, 255)  # blue: false alarm
@@ -25,13 +24,6 @@ def overlay(image, truth, prob, threshold=0.5, max_side=1600):
         # Nearest-neighbour would drop lesion pixels; area keeps small ones visible as a tint.
         out = cv2.resize(out, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return out
-
-
-def write_png(path, rgb):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)):
-        raise OSError(f"Could not write {path}")
 
 
 def plot_curves(curves, out_dir, label="model"):

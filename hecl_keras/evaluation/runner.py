@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 
 from hecl_keras.evaluation.protocols import evaluate_paper, evaluate_standard
-from hecl_keras.evaluation.report import overlay, plot_curves, write_metrics, write_png
+from hecl_keras.data.io import write_image
+from hecl_keras.evaluation.report import overlay, plot_curves, write_metrics
 from hecl_keras.inference.predictor import Predictor, keras_predict_fn
 from hecl_keras.progress import Progress
 from hecl_keras.training.data import preprocess_config
@@ -50,14 +51,14 @@ def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"
 
         def keep(sample_id, image, mask, prob):
             picture = overlay(image, mask, prob, config.eval.threshold)
-            write_png(out_dir / "overlays" / f"{sample_id}.png", picture)
+            write_image(out_dir / "overlays" / f"{sample_id}.png", picture)
             if len(pictures) < 9:
                 pictures.append(picture)
 
         bar = Progress(len(items), "evaluating (standard protocol)") if show_progress else None
         metrics["standard"], curves = evaluate_standard(predictor, items, config.eval.threshold, bar, keep)
         plot_curves(curves, out_dir)
-        write_png(out_dir / "predictions.png", contact_sheet(pictures))
+        write_image(out_dir / "predictions.png", contact_sheet(pictures))
     if "paper" in protocols:
         bar = Progress(len(items), "evaluating (paper protocol)") if show_progress else None
         metrics["paper"] = evaluate_paper(predict_fn, items, threshold=config.eval.threshold, progress=bar)
