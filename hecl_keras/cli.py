@@ -89,7 +89,7 @@ def _cmd_export(args):
     from hecl_keras.config import load_config
     from hecl_keras.export import export_saved_model
     from hecl_keras.inference.loading import find_run_config
-    from hecl_keras.training.data import preprocess_config
+    from hecl_keras.data.preprocess import preprocess_config
 
     config_path = args.config or find_run_config(Path(args.model))
     config = load_config(config_path) if config_path else None

@@ -34,6 +34,11 @@ class PreprocessConfig:
     fov_threshold: int = 20
 
 
+def preprocess_config(data_config) -> PreprocessConfig:
+    """The :class:`PreprocessConfig` of an experiment's ``data`` section."""
+    return PreprocessConfig(short_side=data_config.short_side, fov_crop=data_config.fov_crop)
+
+
 @dataclasses.dataclass
 class Pair:
     """A preprocessed image and mask.

@@ -13,7 +13,6 @@ from hecl_keras.data.io import write_image
 from hecl_keras.evaluation.report import overlay, plot_curves, write_metrics
 from hecl_keras.inference.predictor import Predictor, keras_predict_fn
 from hecl_keras.progress import Progress
-from hecl_keras.training.data import preprocess_config
 
 
 def contact_sheet(pictures, columns=3, cell=360):
@@ -43,8 +42,7 @@ def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"
     out_dir = Path(out_dir)
     items = list(items)
     predict_fn = keras_predict_fn(model)
-    predictor = Predictor(predict_fn, tuple(config.augment.crop_size), preprocess_config(config.data),
-                          overlap=config.eval.overlap, tta_flip=config.eval.tta_flip)
+    predictor = Predictor.from_config(predict_fn, config)
     metrics = {}
     if "standard" in protocols:
         pictures = []

@@ -49,9 +49,5 @@ def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
     from hecl_keras.saving import load_model
 
     config = load_config(config_path or find_run_config(model_path))
-    model = load_model(model_path)
-    pre = PreprocessConfig(short_side=config.data.short_side, fov_crop=config.data.fov_crop)
-    predictor = Predictor(keras_predict_fn(model), tuple(config.augment.crop_size), pre,
-                          config.eval.overlap if overlap is None else overlap,
-                          config.eval.tta_flip if tta_flip is None else tta_flip)
+    predictor = Predictor.from_config(keras_predict_fn(load_model(model_path)), config, overlap, tta_flip)
     return predictor, config.eval.threshold

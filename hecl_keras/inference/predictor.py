@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hecl_keras.data.geometry import plan_crop_resize
-from hecl_keras.data.preprocess import PreprocessConfig
+from hecl_keras.data.preprocess import PreprocessConfig, preprocess_config
 from hecl_keras.inference.sliding_window import predict_tiled
 
 
@@ -43,6 +43,13 @@ class Predictor:
         self.overlap = overlap
         self.tta_flip = tta_flip
         self.batch_size = batch_size
+
+    @classmethod
+    def from_config(cls, predict_fn, config, overlap=None, tta_flip=None):
+        """The predictor a run's config implies: its crop size as tiles, its working scale, its eval settings."""
+        return cls(predict_fn, tuple(config.augment.crop_size), preprocess_config(config.data),
+                   config.eval.overlap if overlap is None else overlap,
+                   config.eval.tta_flip if tta_flip is None else tta_flip)
 
     def working(self, image):
         """``(working image (h,w,3) uint8, CropResize)`` of a photograph (H,W,3) uint8."""

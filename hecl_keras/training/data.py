@@ -7,13 +7,16 @@ import sys
 
 from hecl_keras.data.cache import ArrayCache
 from hecl_keras.data.datasets import load_splits
-from hecl_keras.data.preprocess import Pair, PreprocessConfig, load_pair, preprocess_arrays, read_pair, validation_split
+from hecl_keras.data.preprocess import (
+    Pair,
+    load_pair,
+    preprocess_arrays,
+    preprocess_config,
+    read_pair,
+    validation_split,
+)
 from hecl_keras.data.synthetic import synthetic_fundus
 from hecl_keras.progress import Progress
-
-
-def preprocess_config(data_config) -> PreprocessConfig:
-    return PreprocessConfig(short_side=data_config.short_side, fov_crop=data_config.fov_crop)
 
 
 @dataclasses.dataclass
