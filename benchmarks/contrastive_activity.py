@@ -32,7 +32,7 @@ def main(argv=None):
 
     from hecl_keras.data import ArrayCache, AugmentConfig, PreprocessConfig, load_pair, load_splits
     from hecl_keras.data import synthetic_pairs, tf_training_dataset, validation_split
-    from hecl_keras.losses import edge_contrast_loss, patch_density_loss
+    from hecl_keras.losses import edge_contrast_loss, patch_density_loss, patch_vectors
 
     if args.smoke:
         pairs, args.crop, args.batches, source = synthetic_pairs(6, 96, 96), 64, 3, "synthetic"
@@ -56,9 +56,8 @@ def main(argv=None):
             pd_on = de_on = dense_total = 0
             for y in masks:
                 f = np.maximum(rng.standard_normal(y.shape[:3] + (4,)), 0).astype("float32")
-                ph, pw = y.shape[1] // grid, y.shape[2] // grid
-                patches = y[:, : grid * ph, : grid * pw, 0].reshape(len(y), grid, ph, grid, pw).mean((2, 4))
-                dense_total += int((patches >= threshold).sum())
+                dense = patch_vectors(f, y, grid, threshold)[2]  # the loss's own dense/sparse decision
+                dense_total += int(keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.cast(dense, "int32"))))
                 pd_on += float(keras.ops.convert_to_numpy(patch_density_loss(f, y, grid, threshold))) > 0
                 de_on += float(keras.ops.convert_to_numpy(edge_contrast_loss(f, y, grid, threshold))) > 0
             n = len(masks)

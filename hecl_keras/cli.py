@@ -85,11 +85,11 @@ def _cmd_tune(args):
 def _cmd_export(args):
     import dataclasses
 
-
     from hecl_keras.config import load_config
+    from hecl_keras.data.preprocess import preprocess_config
     from hecl_keras.export import export_saved_model
     from hecl_keras.inference.loading import find_run_config
-    from hecl_keras.data.preprocess import preprocess_config
+    from hecl_keras.saving import load_model
 
     config_path = args.config or find_run_config(Path(args.model))
     config = load_config(config_path) if config_path else None
@@ -100,8 +100,6 @@ def _cmd_export(args):
     else:
         print("No config.yaml next to the model: pass --input-size H W.", file=sys.stderr)
         return 2
-    from hecl_keras.saving import load_model
-
     model = load_model(args.model)
     preprocess = dataclasses.asdict(preprocess_config(config.data)) if config else None
     path = export_saved_model(model, args.out, args.version, size, args.threshold, preprocess)
@@ -128,14 +126,13 @@ def _cmd_predict(args):
 
 
 def _cmd_evaluate(args):
-
     from hecl_keras.config import load_config
     from hecl_keras.evaluation.runner import evaluate_model
+    from hecl_keras.inference.loading import find_run_config
+    from hecl_keras.saving import load_model
     from hecl_keras.training.data import load_experiment_data
 
     model_path = Path(args.model)
-    from hecl_keras.inference.loading import find_run_config
-
     config_path = args.config or find_run_config(model_path)
     if config_path is None:
         print("No config.yaml found next to the model; pass --config (it sets the working scale and tile size).",
@@ -147,8 +144,6 @@ def _cmd_evaluate(args):
     config = load_config(config_path, overrides)
     if args.split == "test" and config.data.source != "synthetic":
         print("Scoring the test split: use it once, for final numbers, never to choose settings.", file=sys.stderr)
-    from hecl_keras.saving import load_model
-
     model = load_model(model_path)
     data = load_experiment_data(config.data)
     if not data.split.get(args.split):

@@ -9,6 +9,7 @@ the best model on the splits listed in ``eval.after_training``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -133,11 +134,8 @@ def train(config, run_dir=None, verbose=None) -> dict:
     elif monitor.startswith("val_"):
         monitor = monitor[4:]
 
-    if strategy is not None:
-        with strategy.scope():  # train.batch_size is the global batch; Keras splits it over replicas
-            model = build_model(config)
-            model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=t.loss, jit_compile=t.jit_compile)
-    else:
+    # Under a strategy, train.batch_size is the global batch; Keras splits it over the replicas.
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_model(config)
         model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=t.loss, jit_compile=t.jit_compile)
     callbacks = [
