@@ -21,13 +21,14 @@ if [ "${HECL_REPRO_TINY:-0}" = "1" ]; then
           --set augment.crop_size=[32,32] --set model.base_filters=4 --set "model.options={depth: 3}"
           --set train.epochs=1 --set train.image_log_every=0 --set hecl.grid=4 --set hecl.threshold=0.05)
 fi
+# Ordered so that a protocol cut short still holds the main comparison (seed 0 pair first).
 variants=(
   "unetpp:0:hecl.enabled=false"
+  "hecl:0:hecl.enabled=true"
   "unetpp:1:hecl.enabled=false"
+  "hecl:1:hecl.enabled=true"
   "unetpp_pd:0:hecl.enabled=true hecl.use_edge=false"
   "unetpp_de:0:hecl.enabled=true hecl.use_density=false"
-  "hecl:0:hecl.enabled=true"
-  "hecl:1:hecl.enabled=true"
 )
 mkdir -p "$out"
 for v in "${variants[@]}"; do

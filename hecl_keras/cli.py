@@ -1,4 +1,4 @@
-"""The ``hecl`` command line: ``hecl data inspect``, ``hecl data preview``, ``hecl train``, ``hecl evaluate``."""
+"""The ``hecl`` command line: ``hecl data inspect|preview|pack``, ``train``, ``evaluate``, ``tune``, ``export``, ``predict``."""
 
 from __future__ import annotations
 
@@ -51,6 +51,20 @@ def _cmd_data_preview(args):
     pictures = list(overlay_batch(x, y, np.zeros_like(y)))
     write_image(args.out, contact_sheet([np.asarray(p) for p in pictures], columns=min(4, len(pictures))))
     print(f"wrote {args.count} augmented training crops (lesions tinted green) to {args.out}")
+    return 0
+
+
+def _cmd_data_pack(args):
+    from hecl_keras.config import load_config
+    from hecl_keras.data.pack import pack_experiment
+    from hecl_keras.progress import Progress
+
+    config = load_config(args.config, args.set)
+    meta = pack_experiment(config, args.out, progress=Progress(0, "packing"))
+    size = Path(args.out).stat().st_size
+    counts = ", ".join(f"{len(v)} {k}" for k, v in meta["entries"].items())
+    print(f"wrote {args.out}: {counts} images, {size / 1e6:.1f} MB (derived from {config.data.source}: "
+          "do not commit or publish it)")
     return 0
 
 
@@ -172,6 +186,12 @@ def build_parser():
     p.add_argument("--count", type=int, default=8)
     p.add_argument("--out", default="augmented.png")
     p.set_defaults(func=_cmd_data_preview)
+
+    p = data.add_parser("pack", help="write a compact pack of a config's data (train/val/test) for other machines")
+    p.add_argument("config", help="experiment YAML whose data section is packed")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--out", required=True, help="destination .npz")
+    p.set_defaults(func=_cmd_data_pack)
 
     p = sub.add_parser("train", help="train a model from a YAML config")
     p.add_argument("config")

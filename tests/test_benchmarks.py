@@ -33,3 +33,34 @@ def test_reproduce_cpu_script_tiny_and_resume(tmp_path):
         assert label in table
     second = subprocess.run(["bash", script, str(tmp_path / "r")], env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0 and second.stdout.count("skipping") == 12
+
+
+def test_gpu_reproduce_runs_without_tensorflow(tmp_path):
+    """The device script on CPU: JAX backend, TensorFlow made unimportable, data from a tiny pack."""
+    import json
+    import os
+    import subprocess
+
+    from hecl_keras.config import load_config
+    from hecl_keras.data.pack import pack_experiment
+
+    pytest.importorskip("jax")
+    config = load_config(None, ["data.source=synthetic", "data.synthetic.count=5", "data.synthetic.height=96",
+                                "data.synthetic.width=112", "data.synthetic.test_count=2", "data.short_side=64",
+                                "data.val_count=2"])
+    pack_experiment(config, tmp_path / "tiny.npz")
+    blocker = Path(__file__).resolve().parent / "no_tensorflow"
+    env = {**os.environ, "PYTHONPATH": str(blocker), "HECL_PACK": str(tmp_path / "tiny.npz"),
+           "OUT": str(tmp_path / "out"), "HECL_GPU_WORK": str(tmp_path / "work")}
+    done = subprocess.run(["bash", str(BENCHMARKS / "gpu_reproduce.sh"), "run", "--tiny", "--train-seconds", "1",
+                           "--repeats", "2"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "backend jax" in done.stdout
+    results = json.loads((tmp_path / "out" / "gpu_reproduce" / "results.json").read_text())
+    assert set(results) == {"unetpp", "hecl"}
+    for r in results.values():
+        assert r["training"]["steps"] >= 1 and r["paper"]["images"] == 2
+        assert 0.0 <= r["standard"]["roc_auc"] <= 1.0
+    assert (tmp_path / "work" / "hecl" / "best.weights.h5").exists()
+    assert not list((tmp_path / "out").rglob("*.h5"))  # checkpoints stay out of the results folder
+    assert "| hecl |" in (tmp_path / "out" / "gpu_reproduce" / "table.md").read_text()

@@ -71,3 +71,32 @@ def test_resume_after_interruption(tmp_path):
     assert len(result["history"]["loss"]) == 1  # only the third epoch was left
     lines = (tmp_path / "log.csv").read_text().strip().splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2"]
+
+
+def test_time_budget_stops_and_halves_the_learning_rate():
+    import keras
+    import numpy as np
+
+    from hecl_keras.training.callbacks import TimeBudget
+
+    clock = {"now": 0.0}
+    lrs = []
+
+    class Tick(keras.callbacks.Callback):  # each batch "takes" 10 s; records the lr each epoch runs with
+        def on_epoch_begin(self, epoch, logs=None):
+            lrs.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+        def on_train_batch_end(self, batch, logs=None):
+            clock["now"] += 10.0
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.1), loss="mse")
+    budget = TimeBudget(95.0, initial_lr=0.1, clock=lambda: clock["now"])
+    x, y = np.zeros((8, 2), np.float32), np.zeros((8, 1), np.float32)
+    model.fit(x, y, batch_size=2, epochs=100, verbose=0, callbacks=[budget, Tick()])
+    # 4 steps of 10 s per epoch; epochs start at 0, 40 and 80 s = parts 0, 1 and 2 of a 95 s budget in
+    # thirds. The budget sees 100 s at the end of step 11 (it checks before Tick adds that step's 10 s).
+    np.testing.assert_allclose(lrs, [0.1, 0.05, 0.025])
+    assert budget.steps == 11 and budget.stopped_early
+    assert budget.epoch_steps == [4, 4, 3]
+    assert budget.seconds_per_step() == pytest.approx(10.0)

@@ -87,15 +87,31 @@ def evaluate_paper(predict_fn, items, size=512, threshold=0.5, progress=None):
         ``{"iou", "f1", "recall", "roc_auc", "images"}``: per-image means and pooled ROC-AUC.
     """
     items = list(items) if not isinstance(items, list) else items
+    prepared = ((sample_id, *paper_geometry(image, mask, size)) for sample_id, image, mask in items)
+    return score_paper(predict_fn, prepared, len(items), threshold, progress)
+
+
+def score_paper(predict_fn, prepared, total=None, threshold=0.5, progress=None):
+    """The paper protocol's scores on images already in its geometry (:func:`paper_geometry`).
+
+    Args:
+        predict_fn: float32 (1,S,S,3) in [0, 1] -> probabilities (1,S,S,1).
+        prepared: iterable of (id, image (S,S,3) uint8, mask (S,S) bool).
+        total: number of items, for ``progress``.
+
+    Returns:
+        ``{"iou", "f1", "recall", "roc_auc", "images"}``: per-image means and pooled ROC-AUC (255 thresholds).
+    """
     curves = PooledCurves(bins=255)
     rows = []
-    for n, (sample_id, image, mask) in enumerate(items, 1):
-        img, msk = paper_geometry(image, mask, size)
+    for n, (sample_id, img, msk) in enumerate(prepared, 1):
         prob = np.asarray(predict_fn(img[None].astype(np.float32) / 255.0))[0, ..., 0]
         curves.update(prob, msk)
         rows.append(binary_scores(prob, msk, threshold))
         if progress is not None:
-            progress(n, len(items), sample_id)
+            progress(n, total, sample_id)
+    if not rows:
+        raise ValueError("The paper protocol needs at least one image.")
     return {
         "iou": float(np.mean([r["iou"] for r in rows])),
         "f1": float(np.mean([r["f1"] for r in rows])),

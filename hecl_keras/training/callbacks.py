@@ -1,6 +1,9 @@
-"""Callbacks that Keras does not ship: learning-rate halving and TensorBoard prediction images."""
+"""Callbacks that Keras does not ship: learning-rate halving, TensorBoard prediction images, a time budget."""
 
 from __future__ import annotations
+
+import statistics
+import time
 
 import keras
 import numpy as np
@@ -66,3 +69,73 @@ class PredictionImages(keras.callbacks.Callback):
             self.tf.summary.image("validation: truth green, prediction red", pictures, step=epoch + 1,
                                   max_outputs=len(pictures))
         self.writer.flush()
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Trains for a wall-clock budget instead of an epoch count, with the paper's step schedule.
+
+    Stops at the first batch end past ``seconds`` (counted from the start of
+    ``fit``, compilation included) and sets the learning rate at each epoch start to
+    ``initial_lr * 0.5 ** floor(halvings * elapsed / seconds)``: with
+    ``halvings=3`` that halves it after one and two thirds of the budget, as the
+    paper does after epochs 100 and 200 of 300. Records ``steps`` (batches run),
+    ``epoch_seconds``, ``epoch_steps``, ``validation_seconds`` (per epoch, part of ``epoch_seconds``) and
+    ``stopped_early`` (budget reached before the last epoch).
+
+    Args:
+        seconds: float. The budget.
+        initial_lr: float, or None to leave the learning rate alone.
+        halvings: int. Number of equal parts the budget is split into (lr halved between them).
+        clock: callable returning seconds (tests replace it).
+    """
+
+    def __init__(self, seconds, initial_lr=None, halvings=3, clock=time.perf_counter):
+        super().__init__()
+        self.clock = clock
+        self.seconds, self.initial_lr, self.halvings = float(seconds), initial_lr, halvings
+        self.start = None
+        self.steps = 0
+        self.epoch_seconds = []
+        self.validation_seconds = []
+        self.epoch_steps = []
+        self.stopped_early = False
+        self._epoch_start = self._test_start = None
+
+    def elapsed(self):
+        return self.clock() - self.start
+
+    def on_train_begin(self, logs=None):
+        self.start = self.clock()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self.clock()
+        if self.initial_lr is not None:
+            part = min(self.halvings - 1, int(self.halvings * self.elapsed() / self.seconds))
+            self.model.optimizer.learning_rate.assign(self.initial_lr * 0.5 ** part)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.elapsed() >= self.seconds:
+            self.model.stop_training = True
+            self.stopped_early = True
+
+    def on_test_begin(self, logs=None):
+        self._test_start = self.clock()
+
+    def on_test_end(self, logs=None):
+        self.validation_seconds.append(self.clock() - self._test_start)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(self.clock() - self._epoch_start)
+        self.epoch_steps.append(self.steps - sum(self.epoch_steps))
+        if len(self.validation_seconds) < len(self.epoch_seconds):
+            self.validation_seconds.append(0.0)
+
+    def seconds_per_step(self):
+        """Median training seconds per step over the epochs after the first (compilation) one.
+
+        Validation time is excluded; a partial last epoch counts with its own step count.
+        Uses the first epoch too when it is the only one.
+        """
+        train = [(e - v) / n for e, v, n in zip(self.epoch_seconds, self.validation_seconds, self.epoch_steps) if n]
+        return statistics.median(train[1:] or train)

@@ -1,0 +1,155 @@
+"""The paper's full setting on one GPU under a time budget: UNet++ 32..512 alone vs HECL.
+
+Runs with ``KERAS_BACKEND=jax`` on a machine without TensorFlow and without the
+dataset: the data come from a pack made here with ``hecl data pack``. For each
+variant: train from the same seed for ``--train-seconds`` (compilation included;
+learning rate halved after one and two thirds of the budget, as the paper does
+after epochs 100 and 200), keep the weights with the best ``val_pr_auc``, then
+score the IDRiD test set once with both protocols (METHOD.md section 6) and
+print one table. The standard protocol is exact (working-scale sliding window
+mapped back to the original resolution); the pack holds the masks at that resolution.
+
+    KERAS_BACKEND=jax python benchmarks/gpu_reproduce.py --pack .pack/idrid.npz --out runs/gpu_reproduce
+
+See ``benchmarks/gpu_reproduce.sh`` for the device-machine wrapper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from hecl_keras.config import load_config  # noqa: E402
+from hecl_keras.data.pack import load_pack  # noqa: E402
+from hecl_keras.data.pipeline import AugmentedBatches, tile_pairs  # noqa: E402
+from hecl_keras.data.preprocess import PreprocessConfig  # noqa: E402
+from hecl_keras.evaluation.protocols import evaluate_standard, score_paper  # noqa: E402
+from hecl_keras.inference.predictor import Predictor, keras_predict_fn  # noqa: E402
+from hecl_keras.training.callbacks import TimeBudget  # noqa: E402
+from hecl_keras.training.trainer import augment_config, build_model  # noqa: E402
+
+HERE = Path(__file__).resolve().parents[1]
+VARIANTS = {"unetpp": ["hecl.enabled=false"], "hecl": ["hecl.enabled=true"]}
+TINY = ["model.base_filters=4", "model.options={depth: 3}", "augment.crop_size=[32,32]", "hecl.grid=4",
+        "hecl.threshold=0.05", "train.batch_size=2"]
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def train_variant(config, pack, seconds, repeats, out_dir, work_dir, workers):
+    """Trains one variant for ``seconds``; returns (model with the best weights, training facts)."""
+    t = config.train
+    keras.utils.set_random_seed(t.seed)
+    aug = augment_config(config)
+    batches = AugmentedBatches(pack.train, t.batch_size, aug, repeats=repeats, seed=t.seed, workers=workers)
+    validation = tile_pairs(pack.val, aug.crop_size)
+    model = build_model(config)
+    model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=t.loss, jit_compile=t.jit_compile)
+    best = work_dir / "best.weights.h5"
+    budget = TimeBudget(seconds, initial_lr=t.learning_rate)
+    history = model.fit(
+        batches, epochs=t.epochs, validation_data=validation, validation_batch_size=t.batch_size, verbose=2,
+        callbacks=[budget, keras.callbacks.ModelCheckpoint(str(best), monitor="val_pr_auc", mode="max",
+                                                          save_best_only=True, save_weights_only=True),
+                   keras.callbacks.CSVLogger(str(out_dir / "log.csv"))])
+    pr_auc = history.history.get("val_pr_auc", [float("nan")])
+    best_epoch = int(np.nanargmax(pr_auc)) + 1
+    model.load_weights(best)
+    facts = {"train_seconds": budget.elapsed(), "steps": budget.steps, "epochs": len(budget.epoch_seconds),
+             "steps_per_epoch": len(batches), "first_epoch_seconds": budget.epoch_seconds[0],
+             "seconds_per_step": budget.seconds_per_step(),
+             "validation_seconds": sum(budget.validation_seconds), "best_epoch": best_epoch,
+             "best_val_pr_auc": float(pr_auc[best_epoch - 1]), "stopped_by_budget": budget.stopped_early}
+    return model, facts
+
+
+def evaluate_variant(model, config, pack):
+    """Both protocols on the pack's test images. Returns {"standard": pooled scores, "paper": scores}."""
+    predict_fn = keras_predict_fn(model)
+    e = config.eval
+    predictor = Predictor(predict_fn, tuple(config.augment.crop_size), PreprocessConfig(**pack.meta["preprocess"]),
+                          e.overlap, e.tta_flip)
+
+    def at_original_resolution(test_image):
+        return test_image.transform.invert(predictor.predict_working(test_image.image))
+
+    start = time.perf_counter()
+    standard, _ = evaluate_standard(at_original_resolution, [(t.id, t, t.mask) for t in pack.test], e.threshold)
+    paper = score_paper(predict_fn, ((t.id, t.paper_image, t.paper_mask) for t in pack.test), len(pack.test),
+                        e.threshold)
+    return {"standard": standard["pooled"], "paper": paper, "eval_seconds": time.perf_counter() - start}
+
+
+def table(results):
+    lines = ["| variant | steps | s/step | best epoch | val PR-AUC | standard IoU | F1 | precision | recall | "
+             "PR-AUC | paper IoU | paper F1 | paper recall | paper AUC |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        tr, s, p = r["training"], r["standard"], r["paper"]
+        lines.append(f"| {name} | {tr['steps']} | {tr['seconds_per_step']:.3f} | {tr['best_epoch']}/{tr['epochs']} | "
+                     f"{tr['best_val_pr_auc']:.4f} | {s['iou']:.4f} | {s['f1']:.4f} | {s['precision']:.4f} | "
+                     f"{s['recall']:.4f} | {s['pr_auc']:.4f} | {p['iou']:.4f} | {p['f1']:.4f} | {p['recall']:.4f} | "
+                     f"{p['roc_auc']:.4f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pack", required=True, help="file from `hecl data pack`")
+    parser.add_argument("--config", default=str(HERE / "configs" / "idrid_unetpp.yaml"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--variants", default="unetpp,hecl")
+    parser.add_argument("--train-seconds", type=float, default=180.0, help="wall-clock budget per training")
+    parser.add_argument("--repeats", type=int, default=5, help="crops per training image per epoch")
+    parser.add_argument("--workers", type=int, default=4, help="threads preparing augmented batches")
+    parser.add_argument("--out", default="runs/gpu_reproduce", help="results: table.md, results.json, per-variant logs")
+    parser.add_argument("--work", default=None, help="checkpoints (default: --out); IDRiD-trained, never publish")
+    parser.add_argument("--tiny", action="store_true", help="tiny model and crops (CPU smoke test)")
+    args = parser.parse_args(argv)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log(f"backend {keras.backend.backend()}, keras {keras.__version__}, devices: {_devices()}")
+    pack = load_pack(args.pack)
+    log(f"pack {args.pack}: {len(pack.train)} train, {len(pack.val)} val, {len(pack.test)} test images")
+    results = {}
+    for name in args.variants.split(","):
+        if name not in VARIANTS:
+            parser.error(f"unknown variant {name!r}; choose from {sorted(VARIANTS)}")
+        config = load_config(args.config, (TINY if args.tiny else []) + args.set + VARIANTS[name])
+        run, work = out / name, Path(args.work or out) / name
+        run.mkdir(exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True)
+        log(f"training {name} for {args.train_seconds:.0f} s")
+        model, facts = train_variant(config, pack, args.train_seconds, args.repeats, run, work, args.workers)
+        log(f"{name}: {facts['steps']} steps in {facts['train_seconds']:.0f} s; evaluating on the test set")
+        results[name] = {"training": facts, **evaluate_variant(model, config, pack)}
+        (run / "result.json").write_text(json.dumps(results[name], indent=2))
+        keras.backend.clear_session()
+    text = table(results)
+    (out / "table.md").write_text(text + "\n")
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    print(text)
+    return 0
+
+
+def _devices():
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return ", ".join(str(d) for d in jax.devices())
+    return "see backend"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

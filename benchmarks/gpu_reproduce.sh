@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The paper's full setting (UNet++ 32..512, 512x512 crops, batch 6) on one GPU: UNet++ alone vs
+# HECL, each trained for a wall-clock budget, both scored on the IDRiD test set; one table.
+# For a machine with JAX and an NVIDIA GPU but no TensorFlow and no dataset (the project's
+# device machine): everything it needs travels in two ignored folders made here.
+#
+#   bash benchmarks/gpu_reproduce.sh prepare [CONFIG]   # here: .pack/idrid.npz (~35 MB) + .whl/ (keras & deps, ~3 MB)
+#   bash benchmarks/gpu_reproduce.sh run [ARGS...]      # there: carry .pack and .whl; ARGS go to gpu_reproduce.py
+#
+# `run` writes results under $OUT/gpu_reproduce when OUT is set (the device tool's folder),
+# else runs/gpu_reproduce; checkpoints (trained on IDRiD: never publish them) go to a temporary
+# folder. Default budget: 180 s of training per variant (compilation included) + evaluation,
+# sized so that both finish in under 9 minutes on an H100-class GPU.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+verb="${1:-}"
+shift || true
+pack="${HECL_PACK:-$here/.pack/idrid.npz}"
+
+case "$verb" in
+  prepare)
+    config="${1:-$here/configs/idrid_unetpp.yaml}"
+    hecl data pack "$config" --out "$pack"
+    mkdir -p "$here/.whl"
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+      --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+      -d "$here/.whl" "keras==$(python3 -c 'import keras; print(keras.__version__)')" namex optree
+    du -sh "$pack" "$here/.whl"
+    ;;
+  run)
+    export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
+    if ! python3 -c "import keras" 2> /dev/null && compgen -G "$here/.whl/*.whl" > /dev/null; then
+      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/hecl_site \
+        "$here"/.whl/*.whl
+      export PYTHONPATH="/tmp/hecl_site:${PYTHONPATH:-}"
+    fi
+    export PYTHONPATH="$here:${PYTHONPATH:-}"
+    out="${OUT:-$here/runs}/gpu_reproduce"
+    mkdir -p "$out"
+    command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+    python3 "$here/benchmarks/gpu_reproduce.py" --pack "$pack" --out "$out" \
+      --work "${HECL_GPU_WORK:-$(mktemp -d)}" "$@" 2>&1 | tee "$out/log.txt"
+    ;;
+  *)
+    echo "usage: bash benchmarks/gpu_reproduce.sh prepare [CONFIG] | run [gpu_reproduce.py args]" >&2
+    exit 2
+    ;;
+esac
