@@ -22,19 +22,17 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from hecl_keras.config import load_config  # noqa: E402
-from hecl_keras.data.pack import load_pack  # noqa: E402
-from hecl_keras.data.pipeline import AugmentedBatches, tile_pairs  # noqa: E402
-from hecl_keras.data.preprocess import PreprocessConfig  # noqa: E402
-from hecl_keras.evaluation.protocols import evaluate_standard, score_paper  # noqa: E402
-from hecl_keras.inference.predictor import Predictor, keras_predict_fn  # noqa: E402
-from hecl_keras.training.callbacks import TimeBudget  # noqa: E402
-from hecl_keras.training.trainer import augment_config, build_model  # noqa: E402
+from hecl_keras.config import load_config
+from hecl_keras.data.pack import load_pack
+from hecl_keras.data.pipeline import AugmentedBatches, tile_pairs
+from hecl_keras.data.preprocess import PreprocessConfig
+from hecl_keras.evaluation.protocols import evaluate_standard, score_paper
+from hecl_keras.inference.predictor import Predictor, keras_predict_fn
+from hecl_keras.training.callbacks import TimeBudget
+from hecl_keras.training.trainer import augment_config, build_model
 
 HERE = Path(__file__).resolve().parents[1]
 VARIANTS = {"unetpp": ["hecl.enabled=false"], "hecl": ["hecl.enabled=true"]}
@@ -91,8 +89,8 @@ def evaluate_variant(model, config, pack):
 
 
 def table(results):
-    lines = ["| variant | steps | s/step | best epoch | val PR-AUC | standard IoU | F1 | precision | recall | "
-             "PR-AUC | paper IoU | paper F1 | paper recall | paper AUC |",
+    lines = [("| variant | steps | s/step | best epoch | val PR-AUC | standard IoU | F1 | precision | recall | "
+              "PR-AUC | paper IoU | paper F1 | paper recall | paper AUC |"),
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         tr, s, p = r["training"], r["standard"], r["paper"]
