@@ -16,8 +16,22 @@ from keras import layers, ops
 BN_MOMENTUM = 0.9
 
 
+@keras.saving.register_keras_serializable(package="hecl_keras")
+class BatchNorm(layers.BatchNormalization):
+    """Keras ``BatchNormalization`` whose ``synchronized`` flag is a training setting, not part of the model.
+
+    The trainer switches ``synchronized`` on under a tf.distribute strategy with
+    several replicas (batch statistics over the global batch, so every worker
+    keeps identical moving statistics); saved files always record ``False`` so
+    they reload under any backend (JAX refuses ``synchronized=True``).
+    """
+
+    def get_config(self):
+        return {**super().get_config(), "synchronized": False}
+
+
 def batch_norm(name):
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
+    return BatchNorm(momentum=BN_MOMENTUM, name=name)
 
 
 def conv_bn_relu(x, filters, name, kernel_size=3, strides=1, dilation_rate=1):

@@ -69,21 +69,25 @@ def make_strategy(name):
 
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
-    if not _multi_worker_fit_supported():
-        raise ValueError(
-            "train.strategy='multi_worker' does not work with this Keras version: Keras 3's model.fit fails "
-            "under tf.distribute.MultiWorkerMirroredStrategy (keras-team/keras#20585; seen with Keras "
-            f"{keras.__version__}). Use 'mirrored' on one machine, or the JAX backend's "
-            "keras.distribution.DataParallel across machines (README)."
-        )
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
-def _multi_worker_fit_supported():
-    """Set HECL_TRY_MULTI_WORKER=1 to try MultiWorkerMirroredStrategy anyway (e.g. with a fixed Keras)."""
-    import os
+def worker_run_dir(run_dir: Path, strategy) -> Path:
+    """Where this process writes: the run folder on the chief, ``run_dir/worker<i>`` on other workers.
 
-    return os.environ.get("HECL_TRY_MULTI_WORKER") == "1"
+    Under ``multi_worker`` every worker runs the same command; with a shared run
+    folder their checkpoints and logs would overwrite each other, so only the
+    chief (TF_CONFIG task ``chief``, or ``worker`` 0 when there is no chief) writes to it.
+    """
+    from hecl_keras.training.multi_worker import is_multi_worker
+
+    if not is_multi_worker(strategy):
+        return run_dir
+    resolver = strategy.cluster_resolver
+    if resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
+                                         and "chief" not in resolver.cluster_spec().as_dict()):
+        return run_dir
+    return run_dir / f"{resolver.task_type}{resolver.task_id}"
 
 
 def monitor_mode(monitor: str) -> str:
@@ -103,7 +107,8 @@ def train(config, run_dir=None, verbose=None) -> dict:
         dict with ``run_dir``, ``history``, ``seconds`` and evaluation results.
     """
     t = config.train
-    run_dir = Path(run_dir or Path(config.run_dir) / config.name)
+    strategy = make_strategy(t.strategy)  # first: MultiWorkerMirroredStrategy must exist before other TF work
+    run_dir = worker_run_dir(Path(run_dir or Path(config.run_dir) / config.name), strategy)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     save_config(config, run_dir / "config.yaml")
@@ -115,7 +120,6 @@ def train(config, run_dir=None, verbose=None) -> dict:
     data = load_experiment_data(config.data)
     (run_dir / "split.json").write_text(json.dumps(data.split, indent=2))
     aug = augment_config(config)
-    strategy = make_strategy(t.strategy)
     if keras.backend.backend() == "tensorflow":
         train_data = tf_training_dataset(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed)
         if strategy is not None:  # every worker sees the same generator: shard by batch, not by file
@@ -138,6 +142,12 @@ def train(config, run_dir=None, verbose=None) -> dict:
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_model(config)
         model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=t.loss, jit_compile=t.jit_compile)
+    if strategy is not None and strategy.num_replicas_in_sync > 1:
+        from hecl_keras.training.multi_worker import is_multi_worker, patch_for_multi_worker, synchronize_batch_norm
+
+        synchronize_batch_norm(model)  # global-batch statistics: replicas and workers stay identical
+        if is_multi_worker(strategy):
+            patch_for_multi_worker(model)  # keras-team/keras#20585
     callbacks = [
         keras.callbacks.LearningRateScheduler(halving_schedule(t.learning_rate, t.halve_every)),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),

@@ -20,6 +20,6 @@ config = load_config("configs/quickstart.yaml", [
 result = train(config, run_dir=run_dir, verbose=0)
 from hecl_keras.saving import load_model  # noqa: E402
 
-model = load_model(f"{run_dir}/model.keras")
+model = load_model(f"{result['run_dir']}/model.keras")  # the chief's folder, or <run_dir>/worker<i>
 np.savez(out, *[np.asarray(w) for w in model.get_weights()])
-print("STEPS", len(result["history"]["loss"]), "LOSS", result["history"]["loss"][-1])
+print("STEPS", len(result["history"]["loss"]), "LOSS", result["history"]["loss"][-1], "RUN_DIR", result["run_dir"])
