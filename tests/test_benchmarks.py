@@ -8,7 +8,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-@pytest.mark.parametrize("name", ["data_pipeline", "loss_overhead", "backbones", "inference", "precision_xla", "train_throughput", "contrastive_activity"])
+@pytest.mark.parametrize("name", ["data_pipeline", "loss_overhead", "backbones", "inference", "precision_xla", "train_throughput", "contrastive_activity", "gradient_scale"])
 def test_benchmark_smoke(name, capsys):
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
