@@ -107,7 +107,7 @@ def main(argv=None):
     parser.add_argument("--config", default=str(HERE / "configs" / "idrid_unetpp.yaml"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--variants", default="unetpp,hecl")
-    parser.add_argument("--train-seconds", type=float, default=180.0, help="wall-clock budget per training")
+    parser.add_argument("--train-seconds", type=float, default=150.0, help="wall-clock budget per training")
     parser.add_argument("--repeats", type=int, default=5, help="crops per training image per epoch")
     parser.add_argument("--workers", type=int, default=4, help="threads preparing augmented batches")
     parser.add_argument("--out", default="runs/gpu_reproduce", help="results: table.md, results.json, per-variant logs")

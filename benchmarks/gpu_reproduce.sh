@@ -9,8 +9,11 @@
 #
 # `run` writes results under $OUT/gpu_reproduce when OUT is set (the device tool's folder),
 # else runs/gpu_reproduce; checkpoints (trained on IDRiD: never publish them) go to a temporary
-# folder. Default budget: 180 s of training per variant (compilation included) + evaluation,
+# folder. Default budget: 150 s of training per variant (compilation included) + evaluation,
 # sized so that both finish in under 9 minutes on an H100-class GPU.
+# With the project's device tool: run(command="bash benchmarks/gpu_reproduce.sh run",
+# carry=[".pack", ".whl"], timeout_s=590); results come back as $OUT/gpu_reproduce/*.
+# Try `run --train-seconds 20 --variants unetpp` first only if device time allows a rerun.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 verb="${1:-}"

@@ -201,7 +201,7 @@ def main(argv=None):
     except ImportError:
         torch = None
         print("PyTorch not installed (pip install torch==2.13.0): Keras columns only.")
-    cases = [(w, s, False) for s in args.sizes for w in args.widths] + [(args.widths[0], args.sizes[0], True)]
+    cases = [(w, s, False) for s in args.sizes for w in args.widths] + [(args.widths[0], s, True) for s in args.sizes]
     jax = {} if args.no_jax else jax_rates(cases, args.batch, args.steps)
     print(f"\nimages/s, batch {args.batch}, {args.steps} timed steps after one warm-up, {os.cpu_count()} CPUs\n")
     print("| step | UNet++ width | size | Keras/TF | Keras/JAX | PyTorch eager | Keras/TF / PyTorch |")
