@@ -38,6 +38,15 @@ def test_gathered_two_replicas_of_3_equal_one_of_6():
     assert len(fits) == 2  # model.fit under MirroredStrategy, without and with gathering
     for values in fits:
         assert all(np.isfinite(float(v)) for v in values[1:]) and float(values[1]) > 0
+    # One SGD step: 2 replicas x 3 (gathered sets, synchronized BatchNorm) == 1 replica x 6, i.e. every
+    # term is scaled like Keras' own losses (per-replica loss / replicas, gradients summed).
+    diff, moved = [float(v) for v in next(line for line in proc.stdout.splitlines()
+                                          if line.startswith("STEP_MAX_DIFF")).split()[1:]]
+    assert moved > 0.01 and diff < 1e-5
+    logs = next(line for line in proc.stdout.splitlines() if line.startswith("STEP_LOGS")).split()[1:]
+    for item in logs:
+        two, one = (float(v) for v in item.split("=")[1].split("/"))
+        assert two == pytest.approx(one, rel=1e-5), item
 
 
 def test_two_multi_worker_processes_end_with_identical_weights(tmp_path):

@@ -14,6 +14,15 @@ from hecl_keras.losses.contrastive import (
 from hecl_keras.models.segmenter import Segmenter
 
 
+def replicas_in_sync() -> int:
+    """Replicas of the current ``tf.distribute`` strategy (1 outside one, and under other backends)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
 @keras.saving.register_keras_serializable(package="hecl_keras")
 class HECLSegmenter(Segmenter):
     """A segmenter trained with ``L_sup + alpha * (L_pd + L_de)`` (Tang, Cui, Chan, ICASSP 2024).
@@ -121,12 +130,15 @@ class HECLSegmenter(Segmenter):
             # recompute the features so val_loss is the same total as the training loss.
             features = self.backbone(x, training=False)["features"]
         pd, de = self.contrastive_terms(features, y)
-        self.sup_loss_tracker.update_state(sup)
+        # Under tf.distribute Keras divides each replica's loss by the replica count and sums the
+        # gradients; the contrastive terms follow the same rule, and the trackers report unscaled values.
+        replicas = replicas_in_sync()
+        self.sup_loss_tracker.update_state(sup * replicas)
         self.pd_loss_tracker.update_state(pd)
         self.de_loss_tracker.update_state(de)
         self.pd_active_tracker.update_state(ops.cast(pd > 0, "float32"))
         self.de_active_tracker.update_state(ops.cast(de > 0, "float32"))
-        return sup + ops.cast(self.alpha * (pd + de), sup.dtype)
+        return sup + ops.cast(self.alpha * (pd + de) / replicas, sup.dtype)
 
     def get_config(self):
         return {

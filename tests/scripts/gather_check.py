@@ -45,3 +45,31 @@ for gather in (False, True):
         fit_model.compile()
     history = fit_model.fit(x, y, batch_size=6, epochs=2, verbose=0).history
     print("FIT", int(gather), *[history[k][-1] for k in ("loss", "pd_loss", "de_loss")])
+
+# One SGD step (SGD: Adam's first step would hide a gradient scale error): two replicas of 3 with
+# gathered sets and synchronized BatchNorm (as hecl train sets them up) vs one replica of 6.
+from hecl_keras.training.multi_worker import synchronize_batch_norm  # noqa: E402
+
+
+def one_step(distributed):
+    scope = strategy.scope() if distributed else tf.distribute.get_strategy().scope()
+    with scope:
+        step_model = HECLSegmenter(get_backbone("unet", base_filters=4, depth=3), grid=4, threshold=0.05,
+                                   gather_across_replicas=True)
+        step_model.compile(optimizer=keras.optimizers.SGD(0.5), loss="bce", metrics=[])
+    step_model.set_weights(initial)
+    if distributed:
+        synchronize_batch_norm(step_model)
+    # fit, not train_on_batch: under a strategy train_on_batch hands every replica the whole batch.
+    history = step_model.fit(x, y, batch_size=6, epochs=1, shuffle=False, verbose=0).history
+    return step_model.get_weights(), {k: v[-1] for k, v in history.items()}
+
+
+import keras  # noqa: E402
+
+keras.utils.set_random_seed(3)
+initial = HECLSegmenter(get_backbone("unet", base_filters=4, depth=3), grid=4, threshold=0.05).get_weights()
+(w2, logs2), (w1, logs1) = one_step(True), one_step(False)
+print("STEP_MAX_DIFF", max(float(np.max(np.abs(a - b))) for a, b in zip(w2, w1)),
+      max(float(np.max(np.abs(a - b))) for a, b in zip(w1, initial)))
+print("STEP_LOGS", *[f"{k}={float(logs2[k])}/{float(logs1[k])}" for k in ("loss", "sup_loss", "pd_loss", "de_loss")])
