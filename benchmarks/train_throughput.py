@@ -10,6 +10,7 @@ PyTorch CPU: ``pip install torch==2.13.0``.
 
     python benchmarks/train_throughput.py                      # batch 2, 3 timed steps
     python benchmarks/train_throughput.py --sizes 256 --widths 16
+    python benchmarks/train_throughput.py --sizes 256 512 --widths 16 --isolate   # a fresh process per measurement
     python benchmarks/train_throughput.py --smoke
 """
 
@@ -143,6 +144,7 @@ def torch_hecl_terms(features, masks_np, grid=5, threshold=0.3):
 def torch_rate(width, size, batch, steps, hecl=False):
     import torch
 
+    torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
     x, y = data(batch, size)
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
@@ -183,6 +185,18 @@ def jax_rates(cases, batch, steps):
     return json.loads(line[-1][4:]) if line else {}
 
 
+def isolated_rate(kind, width, size, batch, steps, hecl):
+    """One measurement in a fresh Python process (no order effects between cases)."""
+    code = ("import sys; sys.path.insert(0, %r); from benchmarks.train_throughput import %s_rate; "
+            "print('RATE', %s_rate(%d, %d, %d, %d, %r))"
+            % (str(Path(__file__).resolve().parents[1]), kind, kind, width, size, batch, steps, hecl))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600)
+    line = [s for s in proc.stdout.splitlines() if s.startswith("RATE ")]
+    if not line:
+        raise RuntimeError(f"{kind} measurement failed: {proc.stderr[-2000:]}")
+    return float(line[-1].split()[1])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
@@ -190,6 +204,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--no-jax", action="store_true")
+    parser.add_argument("--isolate", action="store_true", help="each TF/PyTorch measurement in a fresh process")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -207,8 +222,12 @@ def main(argv=None):
     print("| step | UNet++ width | size | Keras/TF | Keras/JAX | PyTorch eager | Keras/TF / PyTorch |")
     print("|---|---|---|---|---|---|---|")
     for w, s, h in cases:
-        tf_rate = keras_rate(w, s, args.batch, args.steps, h)
-        pt_rate = torch_rate(w, s, args.batch, args.steps, h) if torch is not None else float("nan")
+        if args.isolate:
+            tf_rate = isolated_rate("keras", w, s, args.batch, args.steps, h)
+            pt_rate = isolated_rate("torch", w, s, args.batch, args.steps, h) if torch is not None else float("nan")
+        else:
+            tf_rate = keras_rate(w, s, args.batch, args.steps, h)
+            pt_rate = torch_rate(w, s, args.batch, args.steps, h) if torch is not None else float("nan")
         jx = jax.get(f"{w}/{s}/{h}", float("nan"))
         print(f"| {'HECL' if h else 'supervised'} | {w} | {s} | {tf_rate:.2f} | {jx:.2f} | {pt_rate:.2f} | "
               f"{tf_rate / pt_rate:.2f}x |")

@@ -18,6 +18,17 @@ def test_benchmark_smoke(name, capsys):
     assert "|" in out
 
 
+def test_train_throughput_isolated_measurement():
+    import importlib.util as util
+
+    spec = util.spec_from_file_location("train_throughput", BENCHMARKS / "train_throughput.py")
+    module = util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.isolated_rate("keras", 4, 64, 2, 1, True) > 0
+    if util.find_spec("torch") is not None:
+        assert module.isolated_rate("torch", 4, 64, 2, 1, True) > 0
+
+
 @pytest.mark.large
 def test_reproduce_cpu_script_tiny_and_resume(tmp_path):
     """The whole CPU protocol on tiny synthetic runs; a second call skips every finished step."""
