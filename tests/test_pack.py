@@ -25,7 +25,7 @@ def packed(tmp_path_factory):
 
 
 def test_pack_round_trip_is_exact(packed):
-    config, path, meta = packed
+    config, path, _ = packed
     data = load_experiment_data(config.data, show_progress=False)
     pack = load_pack(path)
     assert pack.split == data.split
