@@ -1,7 +1,8 @@
 """``model.fit`` under ``tf.distribute.MultiWorkerMirroredStrategy`` with Keras 3 (TensorFlow backend).
 
 Keras 3.15's TensorFlow trainer fails under the collective multi-worker strategy
-in two places (keras-team/keras#20585):
+in two places (keras-team/keras#20585; the second error is also reported in
+tensorflow/tensorflow#72388, closed without a fix, workaround there: Keras 2):
 
 1. ``_maybe_symbolic_build`` MEAN-reduces the first distributed input batch
    with ``strategy.reduce(..., axis=None)`` just to get shapes; the collective
