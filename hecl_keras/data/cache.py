@@ -21,6 +21,22 @@ import numpy as np
 CACHE_FORMAT = 1
 
 
+def save_npz_atomic(path, arrays: dict, compress: bool = False) -> None:
+    """Writes ``arrays`` to ``path`` (.npz) through a temporary file in the same folder and a rename,
+    so readers never see a half-written file; the folder is created, the temporary file removed on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            (np.savez_compressed if compress else np.savez)(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def default_cache_dir() -> Path:
     if os.environ.get("HECL_CACHE_DIR"):
         return Path(os.environ["HECL_CACHE_DIR"])
@@ -69,13 +85,4 @@ class ArrayCache:
 
     def put(self, key: str, arrays: dict) -> None:
         """Writes an entry atomically (temporary file + rename)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, self.folder / f"{key}.npz")
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        save_npz_atomic(self.folder / f"{key}.npz", arrays)

@@ -72,7 +72,8 @@ class CropResize:
         return out
 
     def to_dict(self):
-        return {"original_size": list(self.original_size), "box": list(self.box), "size": list(self.size)}
+        """JSON-ready: plain ints (the fields may hold NumPy integers, e.g. when read from the cache)."""
+        return {field: [int(v) for v in getattr(self, field)] for field in ("original_size", "box", "size")}
 
     @classmethod
     def from_dict(cls, d):

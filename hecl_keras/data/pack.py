@@ -19,13 +19,12 @@ Reading needs NumPy and OpenCV only (no TensorFlow): :func:`load_pack`.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 
+from hecl_keras.data.cache import save_npz_atomic
 from hecl_keras.data.geometry import CropResize
 from hecl_keras.data.preprocess import Pair, preprocess_arrays, preprocess_config
 
@@ -110,52 +109,34 @@ def pack_experiment(config, out_path, progress=None) -> dict:
     data = load_experiment_data(config.data, show_progress=progress is not None)
     pre = preprocess_config(config.data)
     arrays, entries = {}, {"train": [], "val": [], "test": []}
-
-    def put(key, array):
-        arrays[key] = array
-
     total = len(data.train) + len(data.val) + len(data.split.get("test", []))
     done = 0
     for split, pairs in (("train", data.train), ("val", data.val)):
         for p in pairs:
-            put(f"{split}/{p.id}/image", _encode_image(p.image))
-            put(f"{split}/{p.id}/mask", _pack_mask(p.mask))
+            arrays[f"{split}/{p.id}/image"] = _encode_image(p.image)
+            arrays[f"{split}/{p.id}/mask"] = _pack_mask(p.mask)
             entries[split].append({"id": p.id, "shape": list(p.image.shape),
-                                   "transform": _transform_dict(p.transform)})
+                                   "transform": p.transform.to_dict()})
             done += 1
             if progress:
                 progress(done, total, p.id)
     for sample_id, image, mask in data.originals("test"):
         work, _, t = preprocess_arrays(image, mask, pre)
         paper_image, paper_mask = paper_geometry(image, mask)
-        put(f"test/{sample_id}/image", _encode_image(work))
-        put(f"test/{sample_id}/mask", _pack_mask(mask))
-        put(f"test/{sample_id}/paper_image", _encode_image(paper_image))
-        put(f"test/{sample_id}/paper_mask", _pack_mask(paper_mask))
+        arrays[f"test/{sample_id}/image"] = _encode_image(work)
+        arrays[f"test/{sample_id}/mask"] = _pack_mask(mask)
+        arrays[f"test/{sample_id}/paper_image"] = _encode_image(paper_image)
+        arrays[f"test/{sample_id}/paper_mask"] = _pack_mask(paper_mask)
         entries["test"].append({"id": sample_id, "shape": list(work.shape), "mask_shape": list(mask.shape),
-                                "paper_size": int(paper_image.shape[0]), "transform": _transform_dict(t)})
+                                "paper_size": int(paper_image.shape[0]), "transform": t.to_dict()})
         done += 1
         if progress:
             progress(done, total, sample_id)
     meta = {"format": FORMAT, "source": str(config.data.source), "preprocess": dataclasses.asdict(pre),
             "val_count": config.data.val_count, "split_seed": config.data.split_seed, "entries": entries}
-    put("meta.json", np.frombuffer(json.dumps(meta).encode(), np.uint8))
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)  # deflate: packed full-resolution masks shrink ~100x
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(out_path)
+    arrays["meta.json"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    save_npz_atomic(out_path, arrays, compress=True)  # deflate: packed full-resolution masks shrink ~100x
     return meta
-
-
-def _transform_dict(t):
-    return {field: [int(v) for v in value] for field, value in dataclasses.asdict(t).items()}
-
-
-def _transform(d):
-    return CropResize(tuple(d["original_size"]), tuple(d["box"]), tuple(d["size"]))
 
 
 def load_pack(path) -> PackedData:
@@ -172,13 +153,13 @@ def load_pack(path) -> PackedData:
             raise ValueError(f"{path}: unsupported pack format {meta.get('format')!r} (this version reads {FORMAT}).")
         e = meta["entries"]
         train, val = ([Pair(d["id"], _decode_image(z[f"{s}/{d['id']}/image"], d["shape"]),
-                            _unpack_mask(z[f"{s}/{d['id']}/mask"], d["shape"][:2]), _transform(d["transform"]))
+                            _unpack_mask(z[f"{s}/{d['id']}/mask"], d["shape"][:2]), CropResize.from_dict(d["transform"]))
                        for d in e[s]] for s in ("train", "val"))
         test = []
         for d in e["test"]:
             k, side = f"test/{d['id']}", d["paper_size"]
             test.append(PackedTestImage(
-                d["id"], _decode_image(z[f"{k}/image"], d["shape"]), _transform(d["transform"]),
+                d["id"], _decode_image(z[f"{k}/image"], d["shape"]), CropResize.from_dict(d["transform"]),
                 _unpack_mask(z[f"{k}/mask"], d["mask_shape"]),
                 _decode_image(z[f"{k}/paper_image"], (side, side, 3)),
                 _unpack_mask(z[f"{k}/paper_mask"], (side, side))))

@@ -92,7 +92,7 @@ def load_pair(sample: Sample, config: PreprocessConfig = PreprocessConfig(), cac
         key = cache.key([sample.image_path, sample.mask_path], dataclasses.asdict(config))
         entry = cache.get(key)
         if entry is not None:
-            t = CropResize(tuple(entry["original_size"]), tuple(entry["box"]), tuple(entry["size"]))
+            t = CropResize.from_dict(entry)
             return Pair(sample.id, entry["image"], entry["mask"], t)
     image, mask = read_pair(sample)
     image, mask, t = preprocess_arrays(image, mask, config)
