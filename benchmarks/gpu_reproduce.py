@@ -32,7 +32,7 @@ from hecl_keras.data.preprocess import PreprocessConfig
 from hecl_keras.evaluation.protocols import evaluate_standard, score_paper
 from hecl_keras.inference.predictor import Predictor, keras_predict_fn
 from hecl_keras.training.callbacks import TimeBudget
-from hecl_keras.training.trainer import augment_config, build_model
+from hecl_keras.training.trainer import augment_config, build_compiled_model
 
 HERE = Path(__file__).resolve().parents[1]
 VARIANTS = {"unetpp": ["hecl.enabled=false"], "hecl": ["hecl.enabled=true"]}
@@ -51,8 +51,7 @@ def train_variant(config, pack, seconds, repeats, out_dir, work_dir, workers):
     aug = augment_config(config)
     batches = AugmentedBatches(pack.train, t.batch_size, aug, repeats=repeats, seed=t.seed, workers=workers)
     validation = tile_pairs(pack.val, aug.crop_size)
-    model = build_model(config)
-    model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=t.loss, jit_compile=t.jit_compile)
+    model = build_compiled_model(config)
     best = work_dir / "best.weights.h5"
     budget = TimeBudget(seconds, initial_lr=t.learning_rate)
     history = model.fit(

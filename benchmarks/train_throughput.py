@@ -170,31 +170,37 @@ def torch_rate(width, size, batch, steps, hecl=False):
     return batch * steps / (time.perf_counter() - t0)
 
 
+def in_fresh_process(expression, env=None):
+    """Evaluates ``expression`` (over keras_rate and torch_rate) in a new Python process.
+
+    Returns ``(value, stderr)``; value is None when the process printed no result.
+    """
+    code = ("import json, sys; sys.path.insert(0, %r); "
+            "from benchmarks.train_throughput import keras_rate, torch_rate; "
+            "print('RESULT' + json.dumps(%s))" % (str(Path(__file__).resolve().parents[1]), expression))
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, **(env or {})}, capture_output=True,
+                          text=True, timeout=3600)
+    line = [s for s in proc.stdout.splitlines() if s.startswith("RESULT")]
+    return (json.loads(line[-1][6:]) if line else None), proc.stderr
+
+
 def jax_rates(cases, batch, steps):
     """Runs the Keras cases again in a subprocess under KERAS_BACKEND=jax; {} if JAX is missing."""
     import importlib.util
 
     if importlib.util.find_spec("jax") is None:
         return {}
-    code = ("import json, sys; sys.path.insert(0, %r); from benchmarks.train_throughput import keras_rate; "
-            "print('JSON' + json.dumps({f'{w}/{s}/{h}': keras_rate(w, s, %d, %d, h) for w, s, h in %r}))"
-            % (str(Path(__file__).resolve().parents[1]), batch, steps, cases))
-    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "KERAS_BACKEND": "jax"},
-                          capture_output=True, text=True, timeout=3600)
-    line = [s for s in proc.stdout.splitlines() if s.startswith("JSON")]
-    return json.loads(line[-1][4:]) if line else {}
+    rates, _ = in_fresh_process("{f'{w}/{s}/{h}': keras_rate(w, s, %d, %d, h) for w, s, h in %r}"
+                                % (batch, steps, cases), env={"KERAS_BACKEND": "jax"})
+    return rates or {}
 
 
 def isolated_rate(kind, width, size, batch, steps, hecl):
-    """One measurement in a fresh Python process (no order effects between cases)."""
-    code = ("import sys; sys.path.insert(0, %r); from benchmarks.train_throughput import %s_rate; "
-            "print('RATE', %s_rate(%d, %d, %d, %d, %r))"
-            % (str(Path(__file__).resolve().parents[1]), kind, kind, width, size, batch, steps, hecl))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600)
-    line = [s for s in proc.stdout.splitlines() if s.startswith("RATE ")]
-    if not line:
-        raise RuntimeError(f"{kind} measurement failed: {proc.stderr[-2000:]}")
-    return float(line[-1].split()[1])
+    """One measurement (``kind`` "keras" or "torch") in a fresh Python process (no order effects between cases)."""
+    rate, stderr = in_fresh_process(f"{kind}_rate({width}, {size}, {batch}, {steps}, {hecl!r})")
+    if rate is None:
+        raise RuntimeError(f"{kind} measurement failed: {stderr[-2000:]}")
+    return float(rate)
 
 
 def main(argv=None):

@@ -93,17 +93,13 @@ def make_hypermodel(base):
     import keras_tuner as kt
 
     from hecl_keras.training.callbacks import halving_schedule
-    from hecl_keras.training.trainer import build_model
+    from hecl_keras.training.trainer import build_compiled_model
 
     class HECLHyperModel(kt.HyperModel):
         """Builds a HECL model from the base config with this trial's hyper-parameters."""
 
         def build(self, hp):
-            config = trial_config(base, hp)
-            model = build_model(config)
-            model.compile(optimizer=keras.optimizers.Adam(config.train.learning_rate), loss=config.train.loss,
-                          jit_compile=config.train.jit_compile)
-            return model
+            return build_compiled_model(trial_config(base, hp))
 
         def fit(self, hp, model, *args, callbacks=None, **kwargs):
             config = trial_config(base, hp)

@@ -53,6 +53,14 @@ def build_model(config) -> Segmenter:
     return Segmenter(backbone)
 
 
+def build_compiled_model(config) -> Segmenter:
+    """:func:`build_model`, compiled with the config's Adam learning rate, loss and ``jit_compile``."""
+    t = config.train
+    model = build_model(config)
+    model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=t.loss, jit_compile=t.jit_compile)
+    return model
+
+
 STRATEGIES = ("none", "mirrored", "multi_worker")
 
 
@@ -140,8 +148,7 @@ def train(config, run_dir=None, verbose=None) -> dict:
 
     # Under a strategy, train.batch_size is the global batch; Keras splits it over the replicas.
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        model = build_model(config)
-        model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=t.loss, jit_compile=t.jit_compile)
+        model = build_compiled_model(config)
     if strategy is not None and strategy.num_replicas_in_sync > 1:
         from hecl_keras.training.multi_worker import is_multi_worker, patch_for_multi_worker, synchronize_batch_norm
 
