@@ -73,11 +73,14 @@ def _cmd_train(args):
     from hecl_keras.training.trainer import train
 
     config = load_config(args.config, args.set)
-    result = train(config, run_dir=args.run_dir)
+    result = train(config, run_dir=args.run_dir, force=args.force)
+    if result["status"] == "complete":
+        return 0
     print(f"run folder: {result['run_dir']} ({result['train_seconds']:.0f} s)")
     for split, metrics in result.get("eval", {}).items():
         p = metrics["standard"]["pooled"]
         print(f"{split}: IoU {p['iou']:.4f} F1 {p['f1']:.4f} PR-AUC {p['pr_auc']:.4f} "
+              f"(threshold {metrics['standard']['threshold']:.3f}) "
               f"(report: {Path(result['run_dir']) / 'eval' / split})")
     return 0
 
@@ -197,6 +200,7 @@ def build_parser():
     p.add_argument("config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.epochs=5")
     p.add_argument("--run-dir", default=None, help="run folder (default run_dir/name); rerun to resume")
+    p.add_argument("--force", action="store_true", help="train again even if the run folder holds a run")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="score a trained model on full-resolution images")

@@ -55,6 +55,8 @@ class AugmentSection:
     rotation: float = 180.0
     brightness: typing.List[float] = dataclasses.field(default_factory=lambda: [0.5, 1.5])
     contrast: typing.List[float] = dataclasses.field(default_factory=lambda: [0.5, 1.5])
+    crop_sampling: str = "image"
+    lesion_fraction: float = 0.0
 
 
 @dataclasses.dataclass
@@ -92,12 +94,19 @@ class TrainConfig:
         repeats: crops per training image per epoch.
         batch_size: crops per batch.
         learning_rate: initial Adam learning rate.
-        halve_every: halve the learning rate every this many epochs (0: never).
-        loss: ``"bce"`` (authors' L_sup) or ``"dice_bce"``.
+        halve_every: with ``lr_schedule="halving"``, halve the learning rate every this many epochs (0: never).
+        lr_schedule: ``"halving"`` (the paper's steps) or ``"cosine"`` (linear warm-up, then cosine to 0).
+        warmup_epochs: epochs of linear warm-up from ``learning_rate / warmup_epochs`` (cosine schedule).
+        ema: keep an exponential moving average of the weights (Keras ``use_ema``); validation,
+            the best checkpoint and the final model use the averaged weights.
+        ema_momentum: the average's momentum.
+        loss: ``"bce"`` (authors' L_sup), ``"dice_bce"``, ``"focal"`` or ``"tversky_bce"``.
         mixed_precision: None, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
         monitor: validation metric that picks the best checkpoint.
         image_log_every: write validation overlays to TensorBoard every N epochs (0: never).
         seed: global seed (weights, shuffling, augmentation).
+        deterministic: same config + seed + machine + backend => identical weights and logs
+            (TensorFlow op determinism; the data pipeline is deterministic either way).
         jit_compile: passed to ``compile`` (``"auto"``, True or False).
         strategy: ``"none"``, ``"mirrored"`` (all local GPUs) or ``"multi_worker"``
             (``tf.distribute.MultiWorkerMirroredStrategy`` configured by ``TF_CONFIG``).
@@ -108,22 +117,32 @@ class TrainConfig:
     batch_size: int = 6
     learning_rate: float = 3e-4
     halve_every: int = 100
+    lr_schedule: str = "halving"
+    warmup_epochs: int = 0
+    ema: bool = False
+    ema_momentum: float = 0.99
     loss: str = "bce"
     mixed_precision: typing.Optional[str] = None
     monitor: str = "val_pr_auc"
     image_log_every: int = 10
     seed: int = 0
+    deterministic: bool = True
     jit_compile: typing.Any = False
     strategy: str = "none"
 
 
 @dataclasses.dataclass
 class EvalConfig:
-    """Whole-image prediction settings (sliding window)."""
+    """Whole-image prediction settings (sliding window).
+
+    Attributes:
+        threshold: probability threshold of masks and thresholded scores. None: the
+            model's own (chosen on the validation split after training), else 0.5.
+    """
 
     overlap: float = 0.25
     tta_flip: bool = False
-    threshold: float = 0.5
+    threshold: typing.Optional[float] = None
     after_training: typing.List[str] = dataclasses.field(default_factory=lambda: ["val"])
 
 

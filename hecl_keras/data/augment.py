@@ -10,8 +10,11 @@ backend, or eagerly on arrays (used by the JAX-friendly ``PyDataset``).
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import keras
+
+CROP_SAMPLINGS = ("image", "window")
 
 
 @keras.saving.register_keras_serializable(package="hecl_keras")
@@ -50,6 +53,13 @@ class AugmentConfig:
         rotation: float. Maximum rotation in degrees (180 = any angle).
         brightness: (low, high) multiplicative brightness factor range.
         contrast: (low, high) contrast factor range (around each image's mean).
+        crop_sampling: ``"image"`` (the authors': rotate the whole image, then a
+            random crop) or ``"window"``: cut a ``window_size`` square around a
+            chosen centre, rotate it, keep its central crop (no black corners
+            from the rotation; lets crops be centred on lesions).
+        lesion_fraction: with ``"window"``, the fraction of crops centred on a
+            random lesion pixel (nnU-Net-style foreground oversampling); the others
+            are centred uniformly in the image.
     """
 
     crop_size: tuple = (512, 512)
@@ -57,6 +67,8 @@ class AugmentConfig:
     rotation: float = 180.0
     brightness: tuple = (0.5, 1.5)
     contrast: tuple = (0.5, 1.5)
+    crop_sampling: str = "image"
+    lesion_fraction: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "crop_size", tuple(int(s) for s in self.crop_size))
@@ -70,13 +82,24 @@ class AugmentConfig:
                 )
         if len(self.crop_size) != 2 or min(self.crop_size) < 1:
             raise ValueError(f"crop_size must be (height, width). Received: crop_size={self.crop_size}")
+        if self.crop_sampling not in CROP_SAMPLINGS:
+            raise ValueError(f"crop_sampling must be one of {CROP_SAMPLINGS}. Received: {self.crop_sampling!r}")
+        if not 0.0 <= self.lesion_fraction <= 1.0:
+            raise ValueError(f"lesion_fraction must be in [0, 1]. Received: {self.lesion_fraction}")
+        if self.lesion_fraction and self.crop_sampling != "window":
+            raise ValueError("lesion_fraction > 0 needs crop_sampling='window'.")
+
+    @property
+    def window_size(self):
+        """(h, w) of the window cut around a crop centre: the crop's diagonal, so any rotation keeps it covered."""
+        return tuple(int(math.ceil(s * math.sqrt(2) / 2) * 2) for s in self.crop_size)
 
 
 def build_augmenter(config: AugmentConfig = AugmentConfig(), seed: int | None = None) -> keras.layers.Pipeline:
     """A ``keras.layers.Pipeline`` that takes and returns ``{"images", "segmentation_masks"}``.
 
-    Order: flip, rotation (about the centre, black fill), random crop,
-    brightness, contrast. Images are float in [0, 1], (H, W, 3) or
+    Order: flip, rotation (about the centre, black fill), random crop
+    (central crop for ``crop_sampling="window"``), brightness, contrast. Images are float in [0, 1], (H, W, 3) or
     (B, H, W, 3); masks float (…, 1).
     """
 
@@ -92,7 +115,10 @@ def build_augmenter(config: AugmentConfig = AugmentConfig(), seed: int | None = 
                 config.rotation / 360.0, fill_mode="constant", fill_value=0.0, seed=sub_seed(2)
             )
         )
-    layers.append(keras.layers.RandomCrop(config.crop_size[0], config.crop_size[1], seed=sub_seed(3)))
+    if config.crop_sampling == "window":
+        layers.append(keras.layers.CenterCrop(config.crop_size[0], config.crop_size[1]))
+    else:
+        layers.append(keras.layers.RandomCrop(config.crop_size[0], config.crop_size[1], seed=sub_seed(3)))
     lo, hi = config.brightness
     if (lo, hi) != (1.0, 1.0):
         layers.append(RandomBrightnessScale((lo - 1.0, hi - 1.0), value_range=(0.0, 1.0), seed=sub_seed(4)))
@@ -116,3 +142,50 @@ def augment(augmenter, images, masks):
     out = augmenter({"images": images, "segmentation_masks": masks}, training=True)
     m = keras.ops.cast(out["segmentation_masks"] >= 0.5, "float32")
     return out["images"], m
+
+
+class _ElementSeed(keras.random.SeedGenerator):
+    """A seed "generator" whose draws are a pure function of one given seed: no state, thread-safe.
+
+    Keras' random layers draw from a stateful ``SeedGenerator``; inside a
+    parallel ``tf.data`` map its state advances in thread order, so the same
+    seed gives different augmentations from run to run. Passing this object as
+    ``seed`` to ``get_random_transformation`` makes every draw depend only on
+    ``base`` (and the draw's position), i.e. on (run seed, epoch, sample).
+    """
+
+    def __init__(self, base, backend, offset):  # no super().__init__: no state variable
+        self.backend = backend
+        self._base = backend.cast(backend.convert_to_tensor(base), backend.random_seed_dtype())
+        self._offset = offset
+        self._draws = 0
+
+    def next(self, ordered=True):
+        self._draws += 1
+        step = self.backend.convert_to_tensor([0, self._offset + self._draws], dtype=self.backend.random_seed_dtype())
+        return self.backend.numpy.add(self._base, step)
+
+
+def augment_seeded(augmenter, image, mask, seed):
+    """:func:`augment` for one crop whose random draws depend only on ``seed`` (deterministic, stateless).
+
+    Args:
+        augmenter: from :func:`build_augmenter`.
+        image: float32 (H, W, 3) in [0, 1]. mask: float32 (H, W, 1).
+        seed: int (2,) tensor or array, e.g. drawn from (run seed, epoch, sample).
+
+    Returns:
+        ``(image, mask)`` of the crop size, mask in {0, 1}.
+    """
+    data = {"images": image, "segmentation_masks": mask}
+    for i, layer in enumerate(augmenter.layers):
+        backend = layer.backend
+        transformation = layer.get_random_transformation(
+            data, training=True, seed=_ElementSeed(seed, backend, offset=1000 * (i + 1)))
+        data = {
+            "images": layer.transform_single_image(backend.convert_to_tensor(data["images"]), transformation),
+            "segmentation_masks": layer.transform_single_segmentation_mask(
+                backend.convert_to_tensor(data["segmentation_masks"]), transformation),
+        }
+    backend = augmenter.layers[-1].backend
+    return data["images"], backend.cast(backend.numpy.greater_equal(data["segmentation_masks"], 0.5), "float32")

@@ -13,7 +13,7 @@ import math
 import keras
 import numpy as np
 
-from hecl_keras.data.augment import AugmentConfig, augment, build_augmenter
+from hecl_keras.data.augment import AugmentConfig, augment_seeded, build_augmenter
 
 
 def _pad_to(array, height, width):
@@ -53,11 +53,118 @@ def _as_arrays(pairs):
     return images, masks
 
 
+class CropPlanner:
+    """Which crops an epoch holds, as a pure function of (seed, epoch): the source of all data randomness.
+
+    For epoch ``e`` the planner shuffles ``repeats`` copies of every image index
+    and gives each crop its own augmentation seed and (for window sampling) its
+    centre, all drawn from ``numpy.random.default_rng([seed, e])``. Nothing
+    depends on thread order or on how many epochs ran before in this process,
+    so a resumed run sees the same crops as an uninterrupted one.
+
+    ``epoch`` is set by :class:`SyncEpoch` (``hecl train`` adds it) at each epoch
+    start; without it the planner advances by itself after each complete pass.
+
+    Args:
+        masks: list of (H, W, 1) uint8 masks (padded to one size).
+        repeats: int. Crops per image per epoch.
+        seed: int.
+        augment_config: :class:`AugmentConfig` (crop sampling, lesion fraction, crop size).
+    """
+
+    def __init__(self, masks, repeats, seed, augment_config: AugmentConfig):
+        self.n, self.repeats, self.seed, self.config = len(masks), repeats, seed, augment_config
+        self.height, self.width = masks[0].shape[:2]
+        # Flat indices of lesion pixels per image (lesions are rare: small arrays).
+        self.lesion_pixels = [np.flatnonzero(m[..., 0]) for m in masks]
+        self.epoch = 0
+        self._passes = 0
+
+    @classmethod
+    def from_pairs(cls, pairs, repeats, seed, augment_config: AugmentConfig):
+        """The planner :func:`tf_training_dataset` makes for these pairs (pass it there and to :class:`SyncEpoch`)."""
+        return cls(_common_size(pairs, augment_config.crop_size)[1], repeats, seed, augment_config)
+
+    def __len__(self):
+        return self.n * self.repeats
+
+    def plan(self, epoch):
+        """``(indices (N,), seeds (N, 2) int64, centres (N, 2) int (y, x))`` of one epoch's crops, in order."""
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(np.tile(np.arange(self.n), self.repeats))
+        seeds = rng.integers(0, 2 ** 31 - 1, size=(len(order), 2), dtype=np.int64)
+        ch, cw = self.config.crop_size
+        centres = np.stack([rng.integers(ch // 2, max(ch // 2, self.height - ch // 2) + 1, len(order)),
+                            rng.integers(cw // 2, max(cw // 2, self.width - cw // 2) + 1, len(order))], 1)
+        on_lesion = rng.random(len(order)) < self.config.lesion_fraction
+        picks = rng.random(len(order))
+        for j, i in enumerate(order):
+            pixels = self.lesion_pixels[i]
+            if on_lesion[j] and len(pixels):
+                centres[j] = divmod(int(pixels[int(picks[j] * len(pixels))]), self.width)
+        return order, seeds, centres
+
+    def next_plan(self):
+        """The plan of the current epoch (the generator of one pass calls this)."""
+        epoch = self.epoch
+        self._passes += 1
+        return self.plan(epoch)
+
+    def pass_done(self):
+        self.epoch += 1  # overridden by SyncEpoch when it is used
+
+
+class SyncEpoch(keras.callbacks.Callback):
+    """Tells training pipelines (a :class:`CropPlanner` or :class:`AugmentedBatches`) the epoch ``fit`` is in."""
+
+    def __init__(self, *targets):
+        super().__init__()
+        self.targets = targets
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for t in self.targets:
+            t.epoch = epoch
+
+
+def window(array, centre, size):
+    """The ``size`` square of (H, W, C) ``array`` centred on ``centre`` (y, x), zero outside the array."""
+    (y, x), (h, w) = centre, size
+    top, left = y - h // 2, x - w // 2
+    out = np.zeros((h, w) + array.shape[2:], array.dtype)
+    ys, xs = max(top, 0), max(left, 0)
+    ye, xe = min(top + h, array.shape[0]), min(left + w, array.shape[1])
+    if ye > ys and xe > xs:
+        out[ys - top:ye - top, xs - left:xe - left] = array[ys:ye, xs:xe]
+    return out
+
+
+def _jittered(centres, config, seeds):
+    """Moves window centres by up to a quarter crop (seeded), so lesions do not always sit in the middle."""
+    jitter = (seeds % 1009) / 1008.0 - 0.5  # two numbers in [-0.5, 0.5] per crop, from its seed
+    return centres + np.round(jitter * np.array(config.crop_size) / 2).astype(int)
+
+
+def _plan_sources(images, masks, planner, config):
+    """One epoch's (image, mask, seed) sources: whole images, or windows around the planned centres."""
+    order, seeds, centres = planner.next_plan()
+    if config.crop_sampling == "window":
+        centres = _jittered(centres, config, seeds)
+    for i, seed, centre in zip(order, seeds, centres):
+        if config.crop_sampling == "window":
+            size = config.window_size
+            yield window(images[i], centre, size), window(masks[i], centre, size), seed
+        else:
+            yield images[i], masks[i], seed
+    planner.pass_done()
+
+
 def tf_training_dataset(pairs, batch_size: int = 6, augment_config: AugmentConfig = AugmentConfig(),
-                        repeats: int = 1, seed: int = 0, shuffle: bool = True):
+                        repeats: int = 1, seed: int = 0, planner=None):
     """A ``tf.data.Dataset`` of augmented training batches (one pass = ``repeats`` crops per image).
 
-    Each pass is reshuffled; the last incomplete batch is dropped, so every
+    Deterministic: the crops of epoch ``e`` depend only on ``(seed, e)``
+    (:class:`CropPlanner`); the augmentation runs in a parallel map with
+    stateless, per-crop seeds. The last incomplete batch is dropped, so every
     batch has exactly ``batch_size`` crops.
 
     Args:
@@ -66,7 +173,7 @@ def tf_training_dataset(pairs, batch_size: int = 6, augment_config: AugmentConfi
         augment_config: :class:`AugmentConfig`.
         repeats: int. Random crops per image per pass (epoch).
         seed: int. Seeds shuffling and augmentation.
-        shuffle: bool.
+        planner: a :class:`CropPlanner` to use (pass it to :class:`SyncEpoch` too); default a new one.
 
     Returns:
         ``tf.data.Dataset`` of (float32 (B,h,w,3), float32 (B,h,w,1)).
@@ -74,33 +181,27 @@ def tf_training_dataset(pairs, batch_size: int = 6, augment_config: AugmentConfi
     import tensorflow as tf
 
     images, masks = _common_size(pairs, augment_config.crop_size)
-    height, width = images[0].shape[:2]
     n = len(images)
     if n * repeats < batch_size:
         raise ValueError(f"{n} images x {repeats} repeats cannot fill one batch of {batch_size}.")
+    planner = planner or CropPlanner(masks, repeats, seed, augment_config)
     augmenter = build_augmenter(augment_config, seed=seed)
-
-    def generate():
-        for i in range(n):
-            yield images[i], masks[i]
+    h, w = augment_config.window_size if augment_config.crop_sampling == "window" else images[0].shape[:2]
 
     ds = tf.data.Dataset.from_generator(
-        generate,
+        lambda: _plan_sources(images, masks, planner, augment_config),
         output_signature=(
-            tf.TensorSpec((height, width, 3), tf.uint8),
-            tf.TensorSpec((height, width, 1), tf.uint8),
+            tf.TensorSpec((h, w, 3), tf.uint8),
+            tf.TensorSpec((h, w, 1), tf.uint8),
+            tf.TensorSpec((2,), tf.int64),
         ),
     )
-    ds = ds.apply(tf.data.experimental.assert_cardinality(n))  # lets Keras know the epoch length
-    ds = ds.cache()  # the arrays are already in memory; skip the Python generator after the first pass
-    ds = ds.repeat(repeats)
-    if shuffle:
-        ds = ds.shuffle(n * repeats, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(n * repeats))  # lets Keras know the epoch length
 
-    def transform(image, mask):
-        return augment(augmenter, tf.cast(image, tf.float32) / 255.0, tf.cast(mask, tf.float32))
+    def transform(image, mask, crop_seed):
+        return augment_seeded(augmenter, tf.cast(image, tf.float32) / 255.0, tf.cast(mask, tf.float32), crop_seed)
 
-    ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -130,8 +231,11 @@ def tile_pairs(pairs, tile_size=(512, 512)):
 class AugmentedBatches(keras.utils.PyDataset):
     """Augmented training batches as a ``keras.utils.PyDataset`` (works with every Keras backend).
 
-    Same contract as :func:`tf_training_dataset`; the augmentation layers run
-    eagerly on each crop. Use this under JAX (no TensorFlow needed).
+    Same contract and same determinism as :func:`tf_training_dataset` (crops of
+    epoch ``e`` depend only on ``(seed, e)``); the augmentation layers run
+    eagerly on each crop. Use this under JAX (no TensorFlow needed). ``epoch``
+    is set by :class:`SyncEpoch`; without it the dataset advances by itself at
+    each epoch end.
 
     Args:
         pairs: list of Pair or (image, mask).
@@ -146,26 +250,45 @@ class AugmentedBatches(keras.utils.PyDataset):
         super().__init__(**kwargs)
         self.images, self.masks = _common_size(pairs, augment_config.crop_size)
         self.batch_size = batch_size
-        self.repeats = repeats
+        self.config = augment_config
         self.augmenter = build_augmenter(augment_config, seed=seed)
-        self.rng = np.random.default_rng(seed)
         if len(self.images) * repeats < batch_size:
             raise ValueError(f"{len(self.images)} images x {repeats} repeats cannot fill one batch of {batch_size}.")
-        self.order = None
-        self.on_epoch_end()
+        self.planner = CropPlanner(self.masks, repeats, seed, augment_config)
+        self._planned = None
+
+    @property
+    def epoch(self):
+        return self.planner.epoch
+
+    @epoch.setter
+    def epoch(self, value):
+        self.planner.epoch = value
 
     def __len__(self):
-        return len(self.images) * self.repeats // self.batch_size
+        return len(self.planner) // self.batch_size
 
     def on_epoch_end(self):
-        self.order = self.rng.permutation(np.tile(np.arange(len(self.images)), self.repeats))
+        self.planner.pass_done()
+
+    def _plan(self):
+        if self._planned is None or self._planned[0] != self.epoch:
+            order, seeds, centres = self.planner.plan(self.epoch)
+            if self.config.crop_sampling == "window":
+                centres = _jittered(centres, self.config, seeds)
+            self._planned = (self.epoch, order, seeds, centres)
+        return self._planned[1:]
 
     def __getitem__(self, index):
+        order, seeds, centres = self._plan()
         xs, ys = [], []
-        for i in self.order[index * self.batch_size:(index + 1) * self.batch_size]:
-            x, y = augment(
-                self.augmenter, self.images[i].astype(np.float32) / 255.0, self.masks[i].astype(np.float32)
-            )
+        for j in range(index * self.batch_size, (index + 1) * self.batch_size):
+            image, mask = self.images[order[j]], self.masks[order[j]]
+            if self.config.crop_sampling == "window":
+                image = window(image, centres[j], self.config.window_size)
+                mask = window(mask, centres[j], self.config.window_size)
+            x, y = augment_seeded(self.augmenter, image.astype(np.float32) / 255.0, mask.astype(np.float32),
+                                  seeds[j])
             xs.append(keras.ops.convert_to_numpy(x))
             ys.append(keras.ops.convert_to_numpy(y))
         return np.stack(xs), np.stack(ys)

@@ -60,6 +60,9 @@ def markdown_table(metrics: dict) -> str:
         lines += [
             "## Standard protocol (pooled over all pixels, original resolution)",
             "",
+            f"Thresholded scores at probability {metrics['standard'].get('threshold', 0.5):.4f}; "
+            "ROC-AUC and PR-AUC are threshold-free.",
+            "",
             "| IoU | F1 | precision | recall | ROC-AUC | PR-AUC |",
             "|---|---|---|---|---|---|",
             f"| {p['iou']:.4f} | {p['f1']:.4f} | {p['precision']:.4f} | {p['recall']:.4f} | "

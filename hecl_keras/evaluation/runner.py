@@ -29,8 +29,22 @@ def contact_sheet(pictures, columns=3, cell=360):
     return np.concatenate(rows, 0)
 
 
-def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"), show_progress=True):
+def resolve_threshold(model, config, override=None):
+    """The mask threshold to use: ``override``, else ``config.eval.threshold``, else the model's
+    validation-chosen ``decision_threshold``, else 0.5."""
+    for value in (override, config.eval.threshold if config is not None else None,
+                  getattr(model, "decision_threshold", None)):
+        if value is not None:
+            return float(value)
+    return 0.5
+
+
+def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"), show_progress=True,
+                   threshold=None):
     """Scores ``model`` on ``items`` ((id, image, mask) at original resolution) and writes a report.
+
+    Thresholded scores use :func:`resolve_threshold` (``threshold`` overrides);
+    the paper protocol keeps the authors' 0.5 unless ``threshold`` is given.
 
     Writes ``metrics.json``, ``metrics.md``, ``roc.png``, ``pr.png``,
     ``overlays/<id>.png`` (TP green, FP blue, FN red) and ``predictions.png``
@@ -43,28 +57,32 @@ def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"
     items = list(items)
     predict_fn = keras_predict_fn(model)
     predictor = Predictor.from_config(predict_fn, config)
+    chosen = resolve_threshold(model, config, threshold)
     metrics = {}
     if "standard" in protocols:
         pictures = []
 
         def keep(sample_id, image, mask, prob):
-            picture = overlay(image, mask, prob, config.eval.threshold)
+            picture = overlay(image, mask, prob, chosen)
             write_image(out_dir / "overlays" / f"{sample_id}.png", picture)
             if len(pictures) < 9:
                 pictures.append(picture)
 
         bar = Progress(len(items), "evaluating (standard protocol)") if show_progress else None
-        metrics["standard"], curves = evaluate_standard(predictor, items, config.eval.threshold, bar, keep)
+        metrics["standard"], curves = evaluate_standard(predictor, items, chosen, bar, keep)
+        metrics["standard"]["threshold"] = chosen
+        metrics["standard"]["best_f1_threshold"] = curves.best_f1_threshold()[0]
         plot_curves(curves, out_dir)
         write_image(out_dir / "predictions.png", contact_sheet(pictures))
     if "paper" in protocols:
         bar = Progress(len(items), "evaluating (paper protocol)") if show_progress else None
-        metrics["paper"] = evaluate_paper(predict_fn, items, threshold=config.eval.threshold, progress=bar)
+        metrics["paper"] = evaluate_paper(predict_fn, items, threshold=0.5 if threshold is None else threshold,
+                                           progress=bar)
     write_metrics(metrics, out_dir)
     if show_progress:
         if "standard" in metrics:
             p = metrics["standard"]["pooled"]
-            print(f"standard: IoU {p['iou']:.4f}  F1 {p['f1']:.4f}  precision {p['precision']:.4f}  "
+            print(f"standard (threshold {chosen:.3f}): IoU {p['iou']:.4f}  F1 {p['f1']:.4f}  precision {p['precision']:.4f}  "
                   f"recall {p['recall']:.4f}  ROC-AUC {p['roc_auc']:.4f}  PR-AUC {p['pr_auc']:.4f}", file=sys.stderr)
         if "paper" in metrics:
             p = metrics["paper"]

@@ -93,6 +93,21 @@ class PooledCurves:
         fn = int(self.pos[:start].sum())
         return confusion_scores(tp, fp, fn)
 
+    def best_f1_threshold(self):
+        """``(threshold, f1)``: the probability threshold (a multiple of 1/bins) that maximises pooled F1.
+
+        Every quantised level is tried; ties go to the highest threshold. ``(0.5, nan)``
+        when there are no lesion pixels.
+        """
+        P = int(self.pos.sum())
+        if P == 0:
+            return 0.5, float("nan")
+        tp = np.cumsum(self.pos[::-1])[::-1]  # tp[k]: lesion pixels at or above level k
+        fp = np.cumsum(self.neg[::-1])[::-1]
+        f1 = 2 * tp / (tp + fp + P)
+        k = int(len(f1) - 1 - np.argmax(f1[::-1]))  # the highest level among the maxima
+        return k / self.bins, float(f1[k])
+
     def curves(self, max_points: int = 2000):
         """Downsampled (fpr, tpr) and (recall, precision) arrays for plotting."""
         P, N = max(self.pos.sum(), 1), max(self.neg.sum(), 1)

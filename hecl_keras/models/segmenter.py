@@ -2,7 +2,7 @@
 
 import keras
 
-from hecl_keras.losses.supervised import get_supervised_loss
+from hecl_keras.losses.supervised import SUPERVISED_LOSSES, get_supervised_loss
 from hecl_keras.metrics.keras_metrics import segmentation_metrics
 
 
@@ -16,6 +16,10 @@ class Segmenter(keras.Model):
 
     Args:
         backbone: keras.Model from :func:`hecl_keras.models.get_backbone`.
+        decision_threshold: float or None. The probability threshold for masks,
+            chosen on validation after training (``hecl train`` sets it); saved
+            with the model and used by ``hecl evaluate/predict/export`` unless
+            overridden. None: 0.5.
 
     Example:
         >>> model = Segmenter(get_backbone("unet", base_filters=8, depth=3))
@@ -23,9 +27,10 @@ class Segmenter(keras.Model):
         >>> model.fit(images, masks, epochs=1)   # images (N,H,W,3), masks (N,H,W,1)
     """
 
-    def __init__(self, backbone, **kwargs):
+    def __init__(self, backbone, decision_threshold=None, **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
+        self.decision_threshold = None if decision_threshold is None else float(decision_threshold)
         self.create_trackers()
         if backbone.built:
             # Functional backbones are built at construction; so is the task
@@ -48,17 +53,18 @@ class Segmenter(keras.Model):
         """Probabilities (B,H,W,1) in [0, 1] (a sigmoid over :meth:`predict`)."""
         return keras.ops.convert_to_numpy(keras.ops.sigmoid(self.predict(images, **kwargs)))
 
-    def compile(self, optimizer="adam", loss="bce", metrics="default", **kwargs):
-        """Sensible defaults: Adam(3e-4), BCE from logits, pooled pixel metrics.
+    def compile(self, optimizer="auto", loss="bce", metrics="default", **kwargs):
+        """Sensible defaults: Adam(3e-4) (the paper's), BCE from logits, pooled pixel metrics.
 
         Args:
-            optimizer: as in ``keras.Model.compile``; ``"adam"`` means Adam(3e-4).
-            loss: ``"bce"``, ``"dice_bce"`` or any Keras loss on logits.
+            optimizer: ``"auto"`` (Adam with learning rate 3e-4) or anything
+                ``keras.Model.compile`` takes (``"adam"`` is Keras' Adam(1e-3)).
+            loss: ``"bce"``, ``"dice_bce"``, ``"focal"``, ``"tversky_bce"`` or any Keras loss on logits.
             metrics: ``"default"`` (iou, f1, precision, recall, pr_auc, roc_auc) or a list.
         """
-        if optimizer == "adam":
+        if optimizer == "auto":
             optimizer = keras.optimizers.Adam(3e-4)
-        if isinstance(loss, str) and loss in ("bce", "dice_bce"):
+        if isinstance(loss, str) and loss in SUPERVISED_LOSSES:
             loss = get_supervised_loss(loss)
         if metrics == "default":
             metrics = segmentation_metrics()
@@ -81,7 +87,8 @@ class Segmenter(keras.Model):
         return super().compute_metrics(x, y, self.logits_of(y_pred), sample_weight)
 
     def get_config(self):
-        return {**super().get_config(), "backbone": keras.saving.serialize_keras_object(self.backbone)}
+        return {**super().get_config(), "backbone": keras.saving.serialize_keras_object(self.backbone),
+                "decision_threshold": self.decision_threshold}
 
     @classmethod
     def from_config(cls, config):

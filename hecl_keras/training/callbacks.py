@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 
@@ -18,6 +19,66 @@ def halving_schedule(initial_lr, halve_every):
         return float(initial_lr * 0.5 ** (epoch // halve_every))
 
     return schedule
+
+
+def warmup_cosine_schedule(initial_lr, epochs, warmup_epochs=0):
+    """epoch -> lr: linear warm-up ``initial_lr * (e + 1) / warmup`` for ``e < warmup``, then a cosine from
+    ``initial_lr`` to ``initial_lr / 100`` at the last epoch."""
+
+    def schedule(epoch, lr=None):
+        if epoch < warmup_epochs:
+            return float(initial_lr * (epoch + 1) / warmup_epochs)
+        span = max(1, epochs - warmup_epochs - 1)
+        progress = min(1.0, (epoch - warmup_epochs) / span)
+        floor = initial_lr / 100
+        return float(floor + (initial_lr - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    return schedule
+
+
+LR_SCHEDULES = ("halving", "cosine")
+
+
+def learning_rate_schedule(train_config):
+    """The per-epoch schedule ``train.lr_schedule`` names (a function of the epoch only, so resumes agree)."""
+    t = train_config
+    if t.lr_schedule == "halving":
+        return halving_schedule(t.learning_rate, t.halve_every)
+    if t.lr_schedule == "cosine":
+        return warmup_cosine_schedule(t.learning_rate, t.epochs, t.warmup_epochs)
+    raise ValueError(f"train.lr_schedule must be one of {LR_SCHEDULES}. Received: {t.lr_schedule!r}")
+
+
+class BestCheckpoint(keras.callbacks.ModelCheckpoint):
+    """``ModelCheckpoint(save_best_only=True)`` that survives a resume and saves averaged weights.
+
+    Keras' callback forgets the best value when the process restarts, so after
+    a resume it would overwrite a better checkpoint; here the best value so far
+    is passed in (``hecl train`` reads it from ``log.csv``). With an optimizer
+    that keeps an exponential moving average (``use_ema``), the checkpoint holds
+    the averaged weights, as validation saw them.
+
+    Args:
+        filepath: ``.keras`` path. monitor: metric name. mode: ``"min"`` or ``"max"``.
+        best: float or None. The best value seen before this process started.
+    """
+
+    def __init__(self, filepath, monitor, mode, best=None, **kwargs):
+        super().__init__(filepath, monitor=monitor, mode=mode, save_best_only=True, **kwargs)
+        if best is not None:
+            self.best = best
+
+    def _save_model(self, epoch, batch, logs):
+        swap = None
+        if getattr(self.model.optimizer, "use_ema", False):
+            swap = keras.callbacks.SwapEMAWeights()
+            swap.set_model(self.model)
+            swap._swap_variables()  # noqa: SLF001 - Keras' own swap, also used by its SwapEMAWeights callback
+        try:
+            super()._save_model(epoch, batch, logs)
+        finally:
+            if swap is not None:
+                swap._swap_variables()  # noqa: SLF001
 
 
 def overlay_batch(images, masks, probs, threshold=0.5):

@@ -1,35 +1,45 @@
 """``hecl train``: from an :class:`~hecl_keras.config.ExperimentConfig` to a run folder.
 
-A run folder holds: ``config.yaml`` (resolved), ``split.json``, ``log.csv``,
-``tensorboard/``, ``checkpoints/best.keras`` (best on the validation metric),
-``backup/`` (BackupAndRestore; a killed run resumes from it when the same
-command is run again), ``model.keras`` (final weights) and ``eval/`` (scores of
-the best model on the splits listed in ``eval.after_training``).
+A run folder holds: ``config.yaml`` (resolved), ``split.json``, ``log.csv``
+(one row per epoch), ``tensorboard/``, ``checkpoints/best.keras`` (best on the
+validation metric, with the decision threshold chosen on validation),
+``backup/`` (BackupAndRestore: a killed run resumes from its last finished
+epoch when the same command is run again), ``model.keras`` (final weights),
+``eval/`` (scores of the best model on the splits in ``eval.after_training``) and
+``result.json`` (written last: its presence marks the run complete).
+
+Same config + seed + machine + backend gives identical weights, logs and
+metrics (``train.deterministic``), whether or not the run was interrupted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
+import math
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import keras
 
-from hecl_keras.config import save_config
+from hecl_keras.config import ConfigError, config_to_dict, load_config, save_config
 from hecl_keras.data.augment import AugmentConfig
-from hecl_keras.data.pipeline import AugmentedBatches, tf_training_dataset, tile_pairs
+from hecl_keras.data.pipeline import AugmentedBatches, CropPlanner, SyncEpoch, tf_training_dataset, tile_pairs
 from hecl_keras.models.registry import get_backbone, output_stride
 from hecl_keras.models.segmenter import Segmenter
 from hecl_keras.saving import load_model
-from hecl_keras.training.callbacks import PredictionImages, halving_schedule
+from hecl_keras.training.callbacks import BestCheckpoint, PredictionImages, learning_rate_schedule
 from hecl_keras.training.data import load_experiment_data
 
 
 def augment_config(config) -> AugmentConfig:
     a = config.augment
-    return AugmentConfig(tuple(a.crop_size), a.flip, a.rotation, tuple(a.brightness), tuple(a.contrast))
+    return AugmentConfig(crop_size=tuple(a.crop_size), flip=a.flip, rotation=a.rotation,
+                         brightness=tuple(a.brightness), contrast=tuple(a.contrast),
+                         crop_sampling=a.crop_sampling, lesion_fraction=a.lesion_fraction)
 
 
 def build_model(config) -> Segmenter:
@@ -54,10 +64,11 @@ def build_model(config) -> Segmenter:
 
 
 def build_compiled_model(config) -> Segmenter:
-    """:func:`build_model`, compiled with the config's Adam learning rate, loss and ``jit_compile``."""
+    """:func:`build_model`, compiled with the config's Adam (learning rate, EMA), loss and ``jit_compile``."""
     t = config.train
     model = build_model(config)
-    model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=t.loss, jit_compile=t.jit_compile)
+    optimizer = keras.optimizers.Adam(t.learning_rate, use_ema=t.ema, ema_momentum=t.ema_momentum)
+    model.compile(optimizer=optimizer, loss=t.loss, jit_compile=t.jit_compile)
     return model
 
 
@@ -102,25 +113,141 @@ def monitor_mode(monitor: str) -> str:
     return "min" if monitor.endswith("loss") else "max"
 
 
-def train(config, run_dir=None, verbose=None) -> dict:
+RUN_OUTPUTS = ("config.yaml", "split.json", "log.csv", "tensorboard", "checkpoints", "backup", "model.keras",
+               "eval", "result.json")
+
+
+class RunComplete(Exception):
+    """Raised internally when the run folder already holds a finished run."""
+
+
+def _differences(old: dict, new: dict, prefix=""):
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
+def prepare_run_dir(run_dir: Path, config, force=False) -> str:
+    """Decides what a run folder means for this command: ``"new"``, ``"resume"`` or ``"complete"``.
+
+    A folder with ``result.json`` is complete (nothing to do). A folder with a
+    ``config.yaml`` that differs from ``config`` is an error (it would mix two
+    experiments). ``force`` deletes the run's outputs first (only the files a
+    run writes; anything else in the folder stays).
+    """
+    if force:
+        for name in RUN_OUTPUTS:
+            path = run_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        return "new"
+    if (run_dir / "result.json").is_file():
+        return "complete"
+    saved = run_dir / "config.yaml"
+    if saved.is_file():
+        changed = _differences(config_to_dict(load_config(saved)), config_to_dict(config))
+        if changed:
+            raise ConfigError(f"{run_dir} holds a run with a different config ({'; '.join(changed[:5])}). "
+                              "Use --force to start it again, or another --run-dir.")
+    return "resume" if (run_dir / "backup" / "training_metadata.json").is_file() else "new"
+
+
+def resumed_epoch(run_dir: Path) -> int:
+    """Epochs already finished according to the BackupAndRestore folder (0: none)."""
+    meta = run_dir / "backup" / "training_metadata.json"
+    return int(json.loads(meta.read_text())["epoch"]) if meta.is_file() else 0
+
+
+def read_log(path: Path):
+    """``log.csv`` rows as dicts of floats (the ``epoch`` column as int); [] if absent."""
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
+                for row in csv.DictReader(f)]
+
+
+def truncate_log(path: Path, epochs: int) -> None:
+    """Keeps the header and the rows of epochs < ``epochs``: rows of an epoch that will be run again go."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if line.strip() and int(line.split(",", 1)[0]) < epochs]
+    path.write_text("".join(kept) if len(kept) > 1 else "")
+
+
+def best_logged(rows, monitor, mode):
+    """The best ``monitor`` value in the log rows (None if none)."""
+    values = [r[monitor] for r in rows if monitor in r and not math.isnan(r[monitor])]
+    if not values:
+        return None
+    return min(values) if mode == "min" else max(values)
+
+
+def enable_determinism(seed: int, deterministic: bool) -> None:
+    """Seeds Python, NumPy and the backend; with ``deterministic``, TensorFlow op determinism too."""
+    keras.utils.set_random_seed(seed)
+    if deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def choose_threshold(model, config, items) -> dict:
+    """The probability threshold that maximises pooled full-resolution F1 on ``items`` (the validation split).
+
+    Returns:
+        ``{"threshold", "val_f1", "images"}``.
+    """
+    from hecl_keras.inference.predictor import Predictor, keras_predict_fn
+    from hecl_keras.metrics.pixel_curves import PooledCurves
+
+    predictor = Predictor.from_config(keras_predict_fn(model), config)
+    curves = PooledCurves()
+    count = 0
+    for _, image, mask in items:
+        curves.update(predictor(image), mask)
+        count += 1
+    threshold, f1 = curves.best_f1_threshold()
+    return {"threshold": threshold, "val_f1": f1, "images": count}
+
+
+def train(config, run_dir=None, verbose=None, force=False) -> dict:
     """Trains the model of ``config`` and writes a run folder.
 
     Args:
         config: ExperimentConfig.
         run_dir: folder; default ``config.run_dir/config.name``. Re-running with
-            the same folder resumes an interrupted run.
+            the same folder resumes an interrupted run from its last finished
+            epoch, and does nothing for a complete run.
         verbose: Keras verbosity; default progress bars on a terminal, one line per epoch otherwise.
+        force: start again: delete the run's outputs in ``run_dir`` first.
 
     Returns:
-        dict with ``run_dir``, ``history``, ``seconds`` and evaluation results.
+        dict with ``run_dir``, ``history`` (per epoch, from ``log.csv``), ``train_seconds``,
+        ``threshold`` (chosen on validation), ``eval`` and ``status`` (``"trained"``, ``"resumed"``
+        or ``"complete"`` when there was nothing to do).
     """
     t = config.train
     strategy = make_strategy(t.strategy)  # first: MultiWorkerMirroredStrategy must exist before other TF work
     run_dir = worker_run_dir(Path(run_dir or Path(config.run_dir) / config.name), strategy)
     run_dir.mkdir(parents=True, exist_ok=True)
+    state = prepare_run_dir(run_dir, config, force)
+    if state == "complete":
+        result = json.loads((run_dir / "result.json").read_text())
+        print(f"{run_dir} holds a complete run: nothing to do (results: {run_dir / 'result.json'}, "
+              f"{run_dir / 'eval'}; use --force to train again).", file=sys.stderr)
+        return {**result, "history": _history(read_log(run_dir / "log.csv")), "status": "complete"}
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     save_config(config, run_dir / "config.yaml")
-    keras.utils.set_random_seed(t.seed)
+    enable_determinism(t.seed, t.deterministic)
     if t.mixed_precision:
         keras.mixed_precision.set_global_policy(t.mixed_precision)
     start = time.perf_counter()
@@ -129,7 +256,9 @@ def train(config, run_dir=None, verbose=None) -> dict:
     (run_dir / "split.json").write_text(json.dumps(data.split, indent=2))
     aug = augment_config(config)
     if keras.backend.backend() == "tensorflow":
-        train_data = tf_training_dataset(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed)
+        planner = CropPlanner.from_pairs(data.train, t.repeats, t.seed, aug)
+        train_data = tf_training_dataset(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed,
+                                         planner=planner)
         if strategy is not None:  # every worker sees the same generator: shard by batch, not by file
             import tensorflow as tf
 
@@ -137,7 +266,7 @@ def train(config, run_dir=None, verbose=None) -> dict:
             options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
             train_data = train_data.with_options(options)
     else:
-        train_data = AugmentedBatches(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed)
+        train_data = planner = AugmentedBatches(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed)
 
     validation = None
     monitor = t.monitor
@@ -155,28 +284,48 @@ def train(config, run_dir=None, verbose=None) -> dict:
         synchronize_batch_norm(model)  # global-batch statistics: replicas and workers stay identical
         if is_multi_worker(strategy):
             patch_for_multi_worker(model)  # keras-team/keras#20585
+
+    done = resumed_epoch(run_dir) if state == "resume" else 0
+    log_path = run_dir / "log.csv"
+    truncate_log(log_path, done)  # rows of a partly finished epoch (killed before its backup) go
+    mode = monitor_mode(monitor)
+    if done:
+        print(f"resuming from epoch {done + 1} of {t.epochs} ({run_dir / 'backup'})", file=sys.stderr)
+    # Order matters at each epoch end: the log row and the best checkpoint are written before the
+    # backup, so a kill in between re-runs that epoch (identically) instead of losing its row/checkpoint.
     callbacks = [
-        keras.callbacks.LearningRateScheduler(halving_schedule(t.learning_rate, t.halve_every)),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best.keras"), monitor=monitor,
-                                        mode=monitor_mode(monitor), save_best_only=True),
-        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
+        SyncEpoch(planner),
+        keras.callbacks.LearningRateScheduler(learning_rate_schedule(t)),
+    ]
+    if t.ema:
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=False))  # validate the averaged weights
+    callbacks += [
+        keras.callbacks.CSVLogger(str(log_path), append=True),
+        BestCheckpoint(str(run_dir / "checkpoints" / "best.keras"), monitor=monitor, mode=mode,
+                       best=best_logged(read_log(log_path), monitor, mode)),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
     ]
     if validation is not None and t.image_log_every:
         callbacks.append(PredictionImages(run_dir / "tensorboard", *validation, every=t.image_log_every))
+    callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False))
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    history = model.fit(train_data, epochs=t.epochs, validation_data=validation,
-                        validation_batch_size=t.batch_size, callbacks=callbacks, verbose=verbose,
-                        shuffle=False)  # the pipelines shuffle themselves
+    model.fit(train_data, epochs=t.epochs, validation_data=validation, validation_batch_size=t.batch_size,
+              callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipelines shuffle themselves
     model.save(run_dir / "model.keras")
-    train_seconds = time.perf_counter() - start
-    result = {"run_dir": str(run_dir), "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-              "train_seconds": train_seconds, "monitor": monitor}
+    history = _history(read_log(log_path))
+    result = {"run_dir": str(run_dir), "train_seconds": time.perf_counter() - start, "monitor": monitor,
+              "resumed_from_epoch": done, "epochs": t.epochs}
 
     best_path = run_dir / "checkpoints" / "best.keras"
     best = load_model(best_path) if best_path.exists() else model
+    if data.split.get("val"):
+        result["threshold"] = choose_threshold(best, config, data.originals("val"))
+        best.decision_threshold = result["threshold"]["threshold"]
+        if best_path.exists():
+            best.save(best_path)
+        print(f"decision threshold {best.decision_threshold:.4f} (pooled validation F1 "
+              f"{result['threshold']['val_f1']:.4f}), stored in {best_path}", file=sys.stderr)
     from hecl_keras.evaluation.runner import evaluate_model
 
     result["eval"] = {}
@@ -184,6 +333,12 @@ def train(config, run_dir=None, verbose=None) -> dict:
         if data.split.get(split):
             result["eval"][split] = evaluate_model(best, config, data.originals(split), run_dir / "eval" / split,
                                                    protocols=("standard",))
-    (run_dir / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2,
-                                                    default=float))
-    return result
+    result["complete"] = True
+    (run_dir / "result.json").write_text(json.dumps(result, indent=2, default=float))
+    return {**result, "history": history, "status": "resumed" if done else "trained"}
+
+
+def _history(rows):
+    """log.csv rows -> ``{metric: [value per epoch]}``."""
+    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
+    return {k: [r.get(k, float("nan")) for r in rows] for k in keys}
