@@ -1,15 +1,11 @@
 """Parameters and one forward pass time of every backbone at 512x512 (the README table).
 
-    python benchmarks/backbones.py                 # batch 1, 512x512, default widths
-    python benchmarks/backbones.py --smoke         # tiny (CI)
+    python -m benchmarks.backbones                 # batch 1, 512x512, default widths
+    python -m benchmarks.backbones --smoke         # tiny (CI)
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 

@@ -5,15 +5,11 @@ rotation/flip/crop) and evaluates the real loss functions on random non-negative
 a term is inactive when the batch lacks what it contrasts (no dense patch for L_pd; fewer
 than two images with lesion contours for L_de), whatever the features are.
 
-    python benchmarks/contrastive_activity.py --data ../shared/data/IDRiD --crop 512 --batches 200
-    python benchmarks/contrastive_activity.py --smoke
+    python -m benchmarks.contrastive_activity --data ../shared/data/IDRiD --crop 512 --batches 200
+    python -m benchmarks.contrastive_activity --smoke
 """
 
 import argparse
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
@@ -30,8 +26,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import keras
 
-    from hecl_keras.data import ArrayCache, AugmentConfig, PreprocessConfig, load_pair, load_splits
-    from hecl_keras.data import synthetic_pairs, tf_training_dataset, validation_split
+    from hecl_keras.data import (
+        ArrayCache,
+        AugmentConfig,
+        PreprocessConfig,
+        load_pair,
+        load_splits,
+        synthetic_pairs,
+        tf_training_dataset,
+        validation_split,
+    )
     from hecl_keras.losses import edge_contrast_loss, patch_density_loss, patch_vectors
 
     if args.smoke:

@@ -9,18 +9,14 @@ Measures, on this machine:
     (A UNet++ step at 512x512 x 6 does not fit in 24 GB of RAM under TensorFlow on CPU.)
 Goal: warm pipeline >= 5x the training step rate.
 
-    python benchmarks/data_pipeline.py --data ../shared/data/IDRiD
-    python benchmarks/data_pipeline.py --smoke          # tiny synthetic run (CI)
+    python -m benchmarks.data_pipeline --data ../shared/data/IDRiD
+    python -m benchmarks.data_pipeline --smoke          # tiny synthetic run (CI)
 """
 
 import argparse
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
@@ -39,8 +35,15 @@ def main(argv=None):
 
     import keras
 
-    from hecl_keras.data import ArrayCache, AugmentConfig, PreprocessConfig, load_pair, load_splits
-    from hecl_keras.data import synthetic_pairs, tf_training_dataset
+    from hecl_keras.data import (
+        ArrayCache,
+        AugmentConfig,
+        PreprocessConfig,
+        load_pair,
+        load_splits,
+        synthetic_pairs,
+        tf_training_dataset,
+    )
     from hecl_keras.models import get_backbone
     from hecl_keras.models.segmenter import Segmenter
 
@@ -63,7 +66,8 @@ def main(argv=None):
             start = time.perf_counter()
             pairs = pairs_fn()
             load = time.perf_counter() - start
-            ds = tf_training_dataset(pairs, args.batch, aug, repeats=max(1, args.batches * args.batch // len(pairs) + 1))
+            repeats = max(1, args.batches * args.batch // len(pairs) + 1)
+            ds = tf_training_dataset(pairs, args.batch, aug, repeats=repeats)
             it = iter(ds)
             next(it)  # build the graph
             t0 = time.perf_counter()
@@ -73,7 +77,8 @@ def main(argv=None):
             # Loading happens once per process; spread it over one pass of the data.
             batches_per_pass = max(1, len(pairs) // args.batch)
             rate = 1.0 / (per_batch + load / batches_per_pass)
-            rows.append((label, rate, f"load {load:.1f}s for {len(pairs)} images, augment {per_batch * 1e3:.0f} ms/batch"))
+            rows.append((label, rate,
+                         f"load {load:.1f}s for {len(pairs)} images, augment {per_batch * 1e3:.0f} ms/batch"))
             return pairs, per_batch
 
         timed_epoch("cold cache (decode + FOV + resize + augment)")
@@ -99,7 +104,8 @@ def main(argv=None):
     for label, rate, note in rows:
         print(f"| {label:50s} | {rate:9.2f} | {rate * step:12.1f} | {note} |")
     warm_ratio = rows[1][1] * step
-    print(f"\nwarm pipeline / training step = {warm_ratio:.1f}x (goal >= 5x): {'met' if warm_ratio >= 5 else 'NOT met'}")
+    verdict = "met" if warm_ratio >= 5 else "NOT met"
+    print(f"\nwarm pipeline / training step = {warm_ratio:.1f}x (goal >= 5x): {verdict}")
 
 
 if __name__ == "__main__":

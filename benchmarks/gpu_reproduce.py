@@ -9,7 +9,7 @@ score the IDRiD test set once with both protocols (METHOD.md section 6) and
 print one table. The standard protocol is exact (working-scale sliding window
 mapped back to the original resolution); the pack holds the masks at that resolution.
 
-    KERAS_BACKEND=jax python benchmarks/gpu_reproduce.py --pack .pack/idrid.npz --out runs/gpu_reproduce
+    KERAS_BACKEND=jax python -m benchmarks.gpu_reproduce --pack .pack/idrid.npz --out runs/gpu_reproduce
 
 See ``benchmarks/gpu_reproduce.sh`` for the device-machine wrapper.
 """
@@ -26,13 +26,13 @@ import keras
 import numpy as np
 
 from hecl_keras.config import load_config
+from hecl_keras.data.experiment import training_inputs
 from hecl_keras.data.pack import load_pack
-from hecl_keras.data.pipeline import AugmentedBatches, tile_pairs
 from hecl_keras.data.preprocess import PreprocessConfig
 from hecl_keras.evaluation.protocols import evaluate_standard, score_paper
 from hecl_keras.inference.predictor import Predictor, keras_predict_fn
+from hecl_keras.models.build import build_compiled_model
 from hecl_keras.training.callbacks import TimeBudget
-from hecl_keras.training.trainer import augment_config, build_compiled_model
 
 HERE = Path(__file__).resolve().parents[1]
 VARIANTS = {"unetpp": ["hecl.enabled=false"], "hecl": ["hecl.enabled=true"]}
@@ -48,16 +48,17 @@ def train_variant(config, pack, seconds, repeats, out_dir, work_dir, workers):
     """Trains one variant for ``seconds``; returns (model with the best weights, training facts)."""
     t = config.train
     keras.utils.set_random_seed(t.seed)
-    aug = augment_config(config)
-    batches = AugmentedBatches(pack.train, t.batch_size, aug, repeats=repeats, seed=t.seed, workers=workers)
-    validation = tile_pairs(pack.val, aug.crop_size)
+    config.train.repeats = repeats
+    inputs = training_inputs(config, pack, pipeline="pydataset", workers=workers)
+    batches, validation = inputs.train, inputs.validation
     model = build_compiled_model(config)
     best = work_dir / "best.weights.h5"
     budget = TimeBudget(seconds, initial_lr=t.learning_rate)
     history = model.fit(
         batches, epochs=t.epochs, validation_data=validation, validation_batch_size=t.batch_size, verbose=2,
-        callbacks=[budget, keras.callbacks.ModelCheckpoint(str(best), monitor="val_pr_auc", mode="max",
-                                                          save_best_only=True, save_weights_only=True),
+        callbacks=[budget, inputs.sync_epoch,
+                   keras.callbacks.ModelCheckpoint(str(best), monitor="val_pr_auc", mode="max",
+                                                   save_best_only=True, save_weights_only=True),
                    keras.callbacks.CSVLogger(str(out_dir / "log.csv"))])
     pr_auc = history.history.get("val_pr_auc", [float("nan")])
     best_epoch = int(np.nanargmax(pr_auc)) + 1

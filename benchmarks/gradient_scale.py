@@ -8,9 +8,9 @@ and the segmentation head. Run at initialisation and on a trained checkpoint.
 
 TensorFlow backend (uses tf.GradientTape).
 
-    python benchmarks/gradient_scale.py --data ../shared/data/IDRiD                  # fresh small UNet++, 256 crops
-    python benchmarks/gradient_scale.py --data ../shared/data/IDRiD --model runs/x/checkpoints/best.keras
-    python benchmarks/gradient_scale.py --smoke
+    python -m benchmarks.gradient_scale --data ../shared/data/IDRiD                  # fresh small UNet++, 256 crops
+    python -m benchmarks.gradient_scale --data ../shared/data/IDRiD --model runs/x/checkpoints/best.keras
+    python -m benchmarks.gradient_scale --smoke
 """
 
 import argparse
@@ -55,7 +55,7 @@ def main(argv=None):
         source, options = "synthetic", {"depth": 3}
     else:
         from hecl_keras.config import load_config
-        from hecl_keras.training.data import load_experiment_data
+        from hecl_keras.data.experiment import load_experiment_data
 
         config = load_config(None, [f"data.source={args.data}"])
         pairs = load_experiment_data(config.data, show_progress=False).train

@@ -6,17 +6,14 @@ For the small (16..) and full (32..) UNet++ at the authors' working scale (short
 and write (three PNGs). Weights are random: speed does not depend on them.
 Goal: <= 3 s per image end to end with the small UNet++ on 2 cores, decode + pre/post <= 20 %.
 
-    python benchmarks/inference.py --data ../shared/data/IDRiD --images 3
-    python benchmarks/inference.py --smoke
+    python -m benchmarks.inference --data ../shared/data/IDRiD --images 3
+    python -m benchmarks.inference --smoke
 """
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 

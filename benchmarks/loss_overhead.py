@@ -6,9 +6,9 @@ of the authors' way of building the contour masks (per-patch SciPy morphology on
 the CPU, then a copy to the device) and of our on-device contour masks alone.
 Goal: HECL adds <= 5 % to the step.
 
-    python benchmarks/loss_overhead.py                    # small UNet++, 256x256, batch 6
-    python benchmarks/loss_overhead.py --size 512 --batch 2
-    python benchmarks/loss_overhead.py --smoke            # tiny (CI)
+    python -m benchmarks.loss_overhead                    # small UNet++, 256x256, batch 6
+    python -m benchmarks.loss_overhead --size 512 --batch 2
+    python -m benchmarks.loss_overhead --smoke            # tiny (CI)
 
 A UNet++ step at 512x512 x batch 6 needs more than the 24 GB of RAM of the
 project's CPU machines under TensorFlow (killed by the OOM killer), so the
@@ -16,11 +16,7 @@ default is 256x256 x 6; run 512 on a machine with more memory.
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
@@ -110,7 +106,8 @@ def main(argv=None):
     print(f"| supervised step (L_sup) | {t_sup:.3f} | 1.000 |")
     print(f"| HECL step (L_sup + alpha (L_pd + L_de)) | {t_hecl:.3f} | {t_hecl / t_sup:.3f} |")
     print(f"| contour masks on the device (ours, eager) | {t_ours:.4f} | {t_ours / t_sup:.4f} |")
-    print(f"| contour masks on the device (ours, tf.function) | {t_ours_compiled:.4f} | {t_ours_compiled / t_sup:.4f} |")
+    print(f"| contour masks on the device (ours, tf.function) | {t_ours_compiled:.4f} | "
+          f"{t_ours_compiled / t_sup:.4f} |")
     print(f"| contour masks, authors' way (per-patch SciPy + copy) | {t_authors:.4f} | {t_authors / t_sup:.4f} |")
     overhead = 100 * (t_hecl / t_sup - 1)
     print(f"\nHECL overhead: {overhead:+.1f} % of the step (goal <= 5 %): {'met' if overhead <= 5 else 'NOT met'}; "

@@ -4,16 +4,12 @@ Training-step time of the same UNet++ and batch under: float32; mixed_bfloat16 (
 on CPUs with AMX/AVX512-BF16); float32 + jit_compile=True (XLA). Also prints the loss
 after the same steps from the same weights, to show whether results change.
 
-    python benchmarks/precision_xla.py                    # small UNet++, 256x256, batch 6
-    python benchmarks/precision_xla.py --smoke
+    python -m benchmarks.precision_xla                    # small UNet++, 256x256, batch 6
+    python -m benchmarks.precision_xla --smoke
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
@@ -56,7 +52,8 @@ def main(argv=None):
         results.append((label, float(np.median(times)), losses[-1]))
         keras.mixed_precision.set_global_policy("float32")
     base = results[0][1]
-    print(f"\nUNet++ {args.filters}.., batch {args.batch} x {args.size}x{args.size}, backend {keras.backend.backend()}\n")
+    print(f"\nUNet++ {args.filters}.., batch {args.batch} x {args.size}x{args.size}, "
+          f"backend {keras.backend.backend()}\n")
     print("| variant | s/step | speed-up vs float32 | loss after the same steps |")
     print("|---|---|---|---|")
     for label, t, loss in results:

@@ -1,6 +1,6 @@
 """Table of a reproduce_cpu.sh folder: mean (spread) per variant, next to the paper's Table 2.
 
-    python benchmarks/reproduce_table.py runs/reproduce_cpu
+    python -m benchmarks.reproduce_table runs/reproduce_cpu
 """
 
 import json

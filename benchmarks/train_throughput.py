@@ -8,10 +8,10 @@ Then the HECL step: Keras (contour masks on the device) vs PyTorch with the cont
 built the authors' way (per-patch SciPy morphology on the CPU, copied to a tensor).
 PyTorch CPU: ``pip install torch==2.13.0``.
 
-    python benchmarks/train_throughput.py                      # batch 2, 3 timed steps
-    python benchmarks/train_throughput.py --sizes 256 --widths 16
-    python benchmarks/train_throughput.py --sizes 256 512 --widths 16 --isolate   # a fresh process per measurement
-    python benchmarks/train_throughput.py --smoke
+    python -m benchmarks.train_throughput                      # batch 2, 3 timed steps
+    python -m benchmarks.train_throughput --sizes 256 --widths 16
+    python -m benchmarks.train_throughput --sizes 256 512 --widths 16 --isolate   # a fresh process per measurement
+    python -m benchmarks.train_throughput --smoke
 """
 
 import argparse
@@ -21,9 +21,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 
 def data(batch, size):
@@ -175,11 +172,10 @@ def in_fresh_process(expression, env=None):
 
     Returns ``(value, stderr)``; value is None when the process printed no result.
     """
-    code = ("import json, sys; sys.path.insert(0, %r); "
-            "from benchmarks.train_throughput import keras_rate, torch_rate; "
-            "print('RESULT' + json.dumps(%s))" % (str(Path(__file__).resolve().parents[1]), expression))
+    code = ("import json; from benchmarks.train_throughput import keras_rate, torch_rate; "
+            f"print('RESULT' + json.dumps({expression}))")
     proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, **(env or {})}, capture_output=True,
-                          text=True, timeout=3600)
+                          text=True, timeout=3600, cwd=Path(__file__).resolve().parents[1])  # benchmarks importable
     line = [s for s in proc.stdout.splitlines() if s.startswith("RESULT")]
     return (json.loads(line[-1][6:]) if line else None), proc.stderr
 
@@ -190,8 +186,8 @@ def jax_rates(cases, batch, steps):
 
     if importlib.util.find_spec("jax") is None:
         return {}
-    rates, _ = in_fresh_process("{f'{w}/{s}/{h}': keras_rate(w, s, %d, %d, h) for w, s, h in %r}"
-                                % (batch, steps, cases), env={"KERAS_BACKEND": "jax"})
+    expression = f"{{f'{{w}}/{{s}}/{{h}}': keras_rate(w, s, {int(batch)}, {int(steps)}, h) for w, s, h in {cases!r}}}"
+    rates, _ = in_fresh_process(expression, env={"KERAS_BACKEND": "jax"})
     return rates or {}
 
 

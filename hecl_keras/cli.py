@@ -1,4 +1,7 @@
-"""The ``hecl`` command line: ``hecl data inspect|preview|pack``, ``train``, ``evaluate``, ``tune``, ``export``, ``predict``."""
+"""The ``hecl`` command line.
+
+``hecl data inspect|preview|pack``, ``train``, ``evaluate``, ``tune``, ``export``, ``predict``.
+"""
 
 from __future__ import annotations
 
@@ -37,18 +40,17 @@ def _cmd_data_preview(args):
     import numpy as np
 
     from hecl_keras.config import load_config
-    from hecl_keras.data.pipeline import AugmentedBatches
+    from hecl_keras.data.augment import augment_config
+    from hecl_keras.data.experiment import load_experiment_data
     from hecl_keras.data.io import write_image
-    from hecl_keras.evaluation.runner import contact_sheet
-    from hecl_keras.training.callbacks import overlay_batch
-    from hecl_keras.training.data import load_experiment_data
-    from hecl_keras.training.trainer import augment_config
+    from hecl_keras.data.pipeline import AugmentedBatches
+    from hecl_keras.visualize import contact_sheet, tint_batch
 
     config = load_config(args.config, args.set)
     data = load_experiment_data(config.data)
     batches = AugmentedBatches(data.train, args.count, augment_config(config), seed=config.train.seed)
     x, y = batches[0]
-    pictures = list(overlay_batch(x, y, np.zeros_like(y)))
+    pictures = list(tint_batch(x, y, np.zeros_like(y)))
     write_image(args.out, contact_sheet([np.asarray(p) for p in pictures], columns=min(4, len(pictures))))
     print(f"wrote {args.count} augmented training crops (lesions tinted green) to {args.out}")
     return 0
@@ -144,10 +146,10 @@ def _cmd_predict(args):
 
 def _cmd_evaluate(args):
     from hecl_keras.config import load_config
+    from hecl_keras.data.experiment import load_experiment_data
     from hecl_keras.evaluation.runner import evaluate_model
     from hecl_keras.inference.loading import find_run_config
     from hecl_keras.saving import load_model
-    from hecl_keras.training.data import load_experiment_data
 
     model_path = Path(args.model)
     config_path = args.config or find_run_config(model_path)

@@ -1,4 +1,4 @@
-"""``hecl tune``: a KerasTuner search over the HECL model's hyper-parameters.
+"""``hecl tune``: a KerasTuner search over any config values (HECL's hyper-parameters by default).
 
 The search space lives in the config (``tune.space``: config path -> range or
 choices), the objective is a validation metric (default ``val_pr_auc``), and
@@ -47,7 +47,8 @@ def validate_tune_config(config):
         try:
             current = get_path(config, path)
         except ConfigError:
-            raise ConfigError(f"tune.space: unknown config path {path!r} (e.g. hecl.temperature, train.learning_rate)")
+            raise ConfigError(f"tune.space: unknown config path {path!r} (e.g. hecl.temperature, "
+                              "train.learning_rate)") from None
         if not isinstance(spec, dict):
             raise ConfigError(f"tune.space.{path}: expected {{min, max[, log]}} or {{values: [...]}}, got {spec!r}")
         unknown = set(spec) - {"min", "max", "log", "values", "step"}
@@ -68,6 +69,9 @@ def validate_tune_config(config):
             raise ConfigError(f"tune.space.{path}: a log range needs min > 0. Received: min={lo}")
         if isinstance(current, bool) or not isinstance(current, (int, float)):
             raise ConfigError(f"tune.space.{path}: a range needs a numeric setting; use values for {current!r}")
+    if not config.hecl.enabled and any(path.startswith("hecl.") for path in t.space):
+        raise ConfigError("tune.space searches hecl.* values but hecl.enabled is false: set hecl.enabled=true "
+                          "(or search other values only)")
 
 
 def _hp_value(hp, path, spec, current):
@@ -82,7 +86,6 @@ def _hp_value(hp, path, spec, current):
 def trial_config(base, hp):
     """The experiment config of one trial: ``base`` with the hyper-parameters of ``hp`` filled in."""
     config = copy.deepcopy(base)
-    config.hecl.enabled = True
     for path, spec in base.tune.space.items():
         set_path(config, path, _hp_value(hp, path, spec, get_path(base, path)))
     return config
@@ -92,8 +95,8 @@ def make_hypermodel(base):
     import keras
     import keras_tuner as kt
 
-    from hecl_keras.training.callbacks import halving_schedule
-    from hecl_keras.training.trainer import build_compiled_model
+    from hecl_keras.models.build import build_compiled_model
+    from hecl_keras.training.callbacks import learning_rate_schedule
 
     class HECLHyperModel(kt.HyperModel):
         """Builds a HECL model from the base config with this trial's hyper-parameters."""
@@ -103,8 +106,7 @@ def make_hypermodel(base):
 
         def fit(self, hp, model, *args, callbacks=None, **kwargs):
             config = trial_config(base, hp)
-            schedule = keras.callbacks.LearningRateScheduler(
-                halving_schedule(config.train.learning_rate, config.train.halve_every))
+            schedule = keras.callbacks.LearningRateScheduler(learning_rate_schedule(config.train))
             return model.fit(*args, callbacks=[*(callbacks or []), schedule], **kwargs)
 
     return HECLHyperModel()
@@ -188,9 +190,7 @@ def tune(config, out_dir=None, verbose=None):
     """Runs (or resumes) the search of ``config.tune``; returns the results rows (chief/single process)."""
     import keras
 
-    from hecl_keras.data.pipeline import AugmentedBatches, tf_training_dataset, tile_pairs
-    from hecl_keras.training.data import load_experiment_data
-    from hecl_keras.training.trainer import augment_config
+    from hecl_keras.data.experiment import load_experiment_data, training_inputs
 
     validate_tune_config(config)
     out_dir = Path(out_dir or Path(config.run_dir) / f"{config.name}_tune")
@@ -204,15 +204,11 @@ def tune(config, out_dir=None, verbose=None):
         data = load_experiment_data(config.data)
         if not data.val:
             raise ConfigError("hecl tune needs a validation split (data.val_count > 0): the objective is val_*")
-        aug = augment_config(config)
         t = config.train
-        if keras.backend.backend() == "tensorflow":
-            train_data = tf_training_dataset(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed)
-        else:
-            train_data = AugmentedBatches(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed)
-        validation = tile_pairs(data.val, aug.crop_size)
-        search_args = dict(x=train_data, validation_data=validation, validation_batch_size=t.batch_size,
-                           shuffle=False, callbacks=[keras.callbacks.TensorBoard(str(out_dir / "tensorboard"))],
+        inputs = training_inputs(config, data)
+        search_args = dict(x=inputs.train, validation_data=inputs.validation, validation_batch_size=t.batch_size,
+                           shuffle=False, callbacks=[inputs.sync_epoch,
+                                                     keras.callbacks.TensorBoard(str(out_dir / "tensorboard"))],
                            verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
         if config.tune.tuner != "hyperband":
             search_args["epochs"] = config.tune.epochs

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
 IDRID = Path(os.environ.get("HECL_IDRID", REPO.parent / "shared" / "data" / "IDRiD"))
 
 

@@ -23,8 +23,16 @@ def test_bad_config_is_a_clear_error(override, match):
         load_config(None, [override])
 
 
-def test_shipped_configs_load():
+def test_shipped_configs_load_and_are_consistent():
     from pathlib import Path
 
-    for path in sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml")):
-        load_config(path)
+    from hecl_keras.models import output_stride
+
+    paths = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml"))
+    assert len(paths) >= 5
+    for path in paths:
+        c = load_config(path)
+        assert c.name == path.stem, f"{path.name}: name {c.name!r} (runs would land in another folder)"
+        stride = output_stride(c.model.backbone, **c.model.options)
+        assert all(side % stride == 0 for side in c.augment.crop_size), path.name
+        assert c.eval.threshold is None, f"{path.name}: a fixed threshold overrides the validation-chosen one"

@@ -62,9 +62,10 @@ def test_layouts(tmp_path, small_dataset):
 def test_fake_idrid_layout(tmp_path):
     root = tmp_path / "IDRiD" / "A. Segmentation"
     img = np.zeros((8, 8, 3), np.uint8)
-    write_pair(root / "1. Original Images/a. Training Set", root / "2. All Segmentation Groundtruths/a. Training Set/3. Hard Exudates",
+    truth = root / "2. All Segmentation Groundtruths"
+    write_pair(root / "1. Original Images/a. Training Set", truth / "a. Training Set/3. Hard Exudates",
                "IDRiD_01", img, np.ones((8, 8), bool), "_EX", ".tif")
-    write_pair(root / "1. Original Images/b. Testing Set", root / "2. All Segmentation Groundtruths/b. Testing Set/3. Hard Exudates",
+    write_pair(root / "1. Original Images/b. Testing Set", truth / "b. Testing Set/3. Hard Exudates",
                "IDRiD_55", img, np.ones((8, 8), bool), "_EX", ".tif")
     splits = load_splits(tmp_path / "IDRiD")
     assert [s.id for s in splits["train"]] == ["IDRiD_01"] and [s.id for s in splits["test"]] == ["IDRiD_55"]

@@ -10,6 +10,7 @@ from hecl_keras.cli import main
 from hecl_keras.config import load_config
 from hecl_keras.data import synthetic_fundus
 from hecl_keras.training.trainer import train
+from tests.conftest import QUICKSTART
 from tests.test_training import TINY
 
 tf = pytest.importorskip("tensorflow")
@@ -18,7 +19,7 @@ tf = pytest.importorskip("tensorflow")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("exp_run")
-    config = load_config("configs/quickstart.yaml", TINY + ["train.epochs=1", "eval.after_training=[]"])
+    config = load_config(QUICKSTART, TINY + ["train.epochs=1", "eval.after_training=[]"])
     train(config, run_dir=run_dir, verbose=0)
     return run_dir / "model.keras"
 

@@ -1,12 +1,18 @@
+import keras
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-import keras
-from hecl_keras.losses import (contour_masks, dilate, edge_contrast_loss, erode, patch_density_loss,
-                               supervised_contrastive_loss)
+from hecl_keras.losses import (
+    contour_masks,
+    dilate,
+    edge_contrast_loss,
+    erode,
+    patch_density_loss,
+    supervised_contrastive_loss,
+)
 from tests import hecl_reference as ref
 
 pytestmark = pytest.mark.portable

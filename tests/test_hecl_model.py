@@ -1,12 +1,13 @@
+import keras
 import numpy as np
 import pytest
 
-import keras
 from hecl_keras.config import load_config
 from hecl_keras.data import synthetic_pairs, tile_pairs
 from hecl_keras.losses import edge_contrast_loss, patch_density_loss
 from hecl_keras.models import get_backbone
 from hecl_keras.models.hecl import HECLSegmenter
+from tests.conftest import QUICKSTART
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,6 @@ def test_bad_arguments():
 def test_config_builds_hecl_model():
     from hecl_keras.training.trainer import build_model
 
-    config = load_config("configs/quickstart.yaml", ["hecl.enabled=true", "hecl.grid=4", "hecl.form=ntxent"])
+    config = load_config(QUICKSTART, ["hecl.enabled=true", "hecl.grid=4", "hecl.form=ntxent"])
     model = build_model(config)
     assert isinstance(model, HECLSegmenter) and model.grid == 4 and model.form == "ntxent"

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from hecl_keras.inference import Predictor, predict_tiled, tile_starts
 from hecl_keras.data import PreprocessConfig, synthetic_fundus
+from hecl_keras.inference import Predictor, predict_tiled, tile_starts
 
 
 def red_channel(tiles):

@@ -1,5 +1,5 @@
-import numpy as np
 import keras
+import numpy as np
 import pytest
 
 from hecl_keras.models import BACKBONES, get_backbone, output_stride

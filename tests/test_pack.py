@@ -1,16 +1,16 @@
 """``hecl data pack``: a lossless, TensorFlow-free copy of an experiment's data."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hecl_keras.config import load_config
+from hecl_keras.data.experiment import load_experiment_data
+from hecl_keras.data.geometry import paper_geometry
 from hecl_keras.data.pack import load_pack, pack_experiment
 from hecl_keras.data.preprocess import preprocess_arrays, preprocess_config
-from hecl_keras.evaluation.protocols import paper_geometry
-from hecl_keras.training.data import load_experiment_data
+from tests.conftest import QUICKSTART
 
 TINY_DATA = ["data.source=synthetic", "data.synthetic.count=5", "data.synthetic.height=96",
              "data.synthetic.width=112", "data.synthetic.test_count=2", "data.short_side=64", "data.val_count=2"]
@@ -71,7 +71,7 @@ def test_cli_pack(tmp_path, capsys):
     from hecl_keras.cli import main
 
     out = tmp_path / "p.npz"
-    assert main(["data", "pack", str(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"), "--out", str(out)] +
+    assert main(["data", "pack", QUICKSTART, "--out", str(out)] +
                 [a for kv in TINY_DATA for a in ("--set", kv)]) == 0
     assert "3 train, 2 val, 2 test images" in capsys.readouterr().out
     assert out.exists() and not list(tmp_path.glob("*.tmp"))

@@ -1,8 +1,16 @@
 import numpy as np
 import pytest
 
-from hecl_keras.data import (AugmentConfig, AugmentedBatches, augment, build_augmenter, synthetic_fundus,
-                             synthetic_pairs, tf_training_dataset, tile_pairs)
+from hecl_keras.data import (
+    AugmentConfig,
+    AugmentedBatches,
+    augment,
+    build_augmenter,
+    synthetic_fundus,
+    synthetic_pairs,
+    tf_training_dataset,
+    tile_pairs,
+)
 
 
 def test_synthetic_is_deterministic_and_varied():

@@ -5,6 +5,7 @@ import pytest
 from hecl_keras.cli import main
 from hecl_keras.config import load_config
 from hecl_keras.training.trainer import train
+from tests.conftest import QUICKSTART
 
 TINY = [
     "data.synthetic.count=6", "data.synthetic.height=96", "data.synthetic.width=112", "data.synthetic.test_count=2",
@@ -16,7 +17,7 @@ TINY = [
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
-    config = load_config("configs/quickstart.yaml", TINY + ["eval.after_training=[val, test]"])
+    config = load_config(QUICKSTART, TINY + ["eval.after_training=[val, test]"])
     return train(config, run_dir=run_dir, verbose=0), run_dir
 
 
@@ -46,11 +47,38 @@ def test_evaluate_cli_both_protocols(tiny_run, tmp_path):
     assert (out / "metrics.md").read_text().count("|") > 10
 
 
-def test_resume_after_interruption(tmp_path):
-    """A run killed after epoch 1 resumes at epoch 2 from BackupAndRestore, not from scratch."""
-    import keras
+def _weights(path):
+    from hecl_keras.saving import load_model
 
-    config = load_config("configs/quickstart.yaml", TINY + ["train.epochs=3", "eval.after_training=[]"])
+    return [w.copy() for w in load_model(path).get_weights()]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("straight")
+    config = load_config(QUICKSTART, TINY + ["train.epochs=3", "eval.after_training=[]"])
+    return train(config, run_dir=run_dir, verbose=0), run_dir
+
+
+def test_same_config_twice_gives_identical_runs(uninterrupted_run, tmp_path):
+    import numpy as np
+
+    _, first = uninterrupted_run
+    config = load_config(QUICKSTART, TINY + ["train.epochs=3", "eval.after_training=[]"])
+    train(config, run_dir=tmp_path, verbose=0)
+    assert (tmp_path / "log.csv").read_text() == (first / "log.csv").read_text()
+    for a, b in zip(_weights(first / "model.keras"), _weights(tmp_path / "model.keras")):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(uninterrupted_run, tmp_path, capsys):
+    """Killed after epoch 2's log row and checkpoint but before its backup: the rerun repeats epoch 2 only,
+    log.csv has each epoch once, and weights, log and best checkpoint equal an uninterrupted run's."""
+    import keras
+    import numpy as np
+
+    straight_result, straight = uninterrupted_run
+    config = load_config(QUICKSTART, TINY + ["train.epochs=3", "eval.after_training=[]"])
 
     class Kill(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -62,15 +90,62 @@ def test_resume_after_interruption(tmp_path):
     original_fit = keras.Model.fit
 
     def fit_with_kill(self, *args, **kwargs):
-        kwargs["callbacks"] = list(kwargs.get("callbacks", [])) + [Kill()]
+        callbacks = list(kwargs.get("callbacks", []))
+        kwargs["callbacks"] = callbacks[:-1] + [Kill()] + callbacks[-1:]  # just before BackupAndRestore
         return original_fit(self, *args, **kwargs)
 
     with mock.patch.object(keras.Model, "fit", fit_with_kill), pytest.raises(KeyboardInterrupt):
         train(config, run_dir=tmp_path, verbose=0)
+    assert [line.split(",")[0] for line in (tmp_path / "log.csv").read_text().splitlines()[1:]] == ["0", "1"]
     result = train(config, run_dir=tmp_path, verbose=0)
-    assert len(result["history"]["loss"]) == 1  # only the third epoch was left
-    lines = (tmp_path / "log.csv").read_text().strip().splitlines()
-    assert [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2"]
+    assert "resuming from epoch 2 of 3" in capsys.readouterr().err
+    assert result["status"] == "resumed" and result["resumed_from_epoch"] == 1
+    assert (tmp_path / "log.csv").read_text() == (straight / "log.csv").read_text()
+    for name in ("model.keras", "checkpoints/best.keras"):
+        for a, b in zip(_weights(straight / name), _weights(tmp_path / name)):
+            np.testing.assert_array_equal(a, b)
+    assert result["threshold"] == straight_result["threshold"]
+
+
+def test_complete_run_is_not_trained_again(uninterrupted_run, capsys):
+    _, run_dir = uninterrupted_run
+    before = (run_dir / "log.csv").read_text()
+    stamp = (run_dir / "checkpoints" / "best.keras").stat().st_mtime_ns
+    assert main(["train", QUICKSTART, "--run-dir", str(run_dir)] + [f"--set={o}" for o in TINY]
+                + ["--set=train.epochs=3", "--set=eval.after_training=[]"]) == 0
+    assert "complete run: nothing to do" in capsys.readouterr().err
+    assert (run_dir / "log.csv").read_text() == before
+    assert (run_dir / "checkpoints" / "best.keras").stat().st_mtime_ns == stamp
+
+
+def test_changed_config_in_an_existing_run_folder_is_an_error(uninterrupted_run, capsys):
+    _, run_dir = uninterrupted_run
+    code = main(["train", QUICKSTART, "--run-dir", str(run_dir)] + [f"--set={o}" for o in TINY]
+                + ["--set=train.epochs=4", "--set=eval.after_training=[]"])
+    err = capsys.readouterr().err
+    assert code == 2 and "train.epochs: 3 -> 4" in err and "--force" in err
+
+
+def test_force_starts_again(tmp_path):
+    from hecl_keras.training.trainer import prepare_run_dir
+
+    config = load_config(QUICKSTART, TINY)
+    (tmp_path / "result.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("mine")
+    assert prepare_run_dir(tmp_path, config) == "complete"
+    assert prepare_run_dir(tmp_path, config, force=True) == "new"
+    assert not (tmp_path / "result.json").exists() and (tmp_path / "notes.txt").exists()
+
+
+def test_decision_threshold_is_chosen_on_validation_and_saved(tiny_run):
+    from hecl_keras.saving import load_model
+
+    result, run_dir = tiny_run
+    best = load_model(run_dir / "checkpoints" / "best.keras")
+    assert best.decision_threshold == pytest.approx(result["threshold"]["threshold"])
+    assert 0.0 < best.decision_threshold < 1.0
+    metrics = json.loads((run_dir / "eval/test/metrics.json").read_text())
+    assert metrics["standard"]["threshold"] == pytest.approx(best.decision_threshold)
 
 
 def test_time_budget_stops_and_halves_the_learning_rate():

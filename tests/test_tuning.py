@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 
 from hecl_keras.config import ConfigError, load_config
+from tests.conftest import QUICKSTART
 from tests.test_distributed import free_ports
 from tests.test_training import TINY
 
 pytest.importorskip("keras_tuner")
 REPO = Path(__file__).resolve().parents[1]
-TUNE = TINY + ["train.epochs=1", "tune.epochs=1", "tune.max_trials=2", "hecl.threshold=0.05", "hecl.grid=4",
+TUNE = TINY + ["hecl.enabled=true", "train.epochs=1", "tune.epochs=1", "tune.max_trials=2", "hecl.threshold=0.05",
+               "hecl.grid=4",
                "tune.space={hecl.temperature: {min: 0.02, max: 0.5, log: true}, hecl.alpha: {min: 0.001, max: 0.1, "
                "log: true}, hecl.grid: {values: [2, 4]}}"]
 
@@ -31,13 +33,13 @@ TUNE = TINY + ["train.epochs=1", "tune.epochs=1", "tune.max_trials=2", "hecl.thr
 def test_bad_search_config_fails_before_any_trial(override, match, tmp_path):
     from hecl_keras.cli import main
 
-    code = main(["tune", "configs/quickstart.yaml", "--set", override, "--out", str(tmp_path / "t")])
+    code = main(["tune", QUICKSTART, "--set", override, "--out", str(tmp_path / "t")])
     assert code == 2
     assert not (tmp_path / "t" / "trial_runs").exists()
     with pytest.raises(ConfigError, match=match):
         from hecl_keras.tuning import validate_tune_config
 
-        validate_tune_config(load_config("configs/quickstart.yaml", [override]))
+        validate_tune_config(load_config(QUICKSTART, [override]))
 
 
 def _rows(folder):
@@ -49,7 +51,7 @@ def test_search_writes_results_and_resumes_without_rerunning(tmp_path):
     from hecl_keras.tuning import trial_runs, tune
 
     out = tmp_path / "search"
-    rows = tune(load_config("configs/quickstart.yaml", TUNE), out_dir=out, verbose=0)
+    rows = tune(load_config(QUICKSTART, TUNE), out_dir=out, verbose=0)
     assert len(rows) == 2 and all("COMPLETED" in r["status"] for r in rows)
     table = _rows(out)
     assert set(table[0]) >= {"trial", "hecl.temperature", "hecl.alpha", "hecl.grid", "val_pr_auc", "seconds"}
@@ -59,7 +61,7 @@ def test_search_writes_results_and_resumes_without_rerunning(tmp_path):
     assert best.hecl.enabled and best.hecl.temperature == pytest.approx(float(table[0]["hecl.temperature"]))
     assert list((out / "tensorboard").rglob("*tfevents*"))
     # Resume with a larger budget: only the new trial runs.
-    tune(load_config("configs/quickstart.yaml", TUNE + ["tune.max_trials=3"]), out_dir=out, verbose=0)
+    tune(load_config(QUICKSTART, TUNE + ["tune.max_trials=3"]), out_dir=out, verbose=0)
     ids = [r["trial_id"] for r in trial_runs(out)]
     assert len(ids) == 3 and len(set(ids)) == 3
     assert len(_rows(out)) == 3
@@ -74,7 +76,7 @@ def test_distributed_chief_and_two_workers(tmp_path):
         env = {**os.environ, "KERASTUNER_TUNER_ID": role, "KERASTUNER_ORACLE_IP": "127.0.0.1",
                "KERASTUNER_ORACLE_PORT": str(port), "HECL_CACHE_DIR": str(tmp_path / "cache")}
         procs[role] = subprocess.Popen(
-            [sys.executable, "-m", "hecl_keras.cli", "tune", "configs/quickstart.yaml", *overrides, "--out", str(out)],
+            [sys.executable, "-m", "hecl_keras.cli", "tune", QUICKSTART, *overrides, "--out", str(out)],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if role == "chief":
             time.sleep(3)  # let the oracle server start first

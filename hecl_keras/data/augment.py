@@ -95,6 +95,14 @@ class AugmentConfig:
         return tuple(int(math.ceil(s * math.sqrt(2) / 2) * 2) for s in self.crop_size)
 
 
+def augment_config(config) -> AugmentConfig:
+    """The :class:`AugmentConfig` of an experiment config's ``augment`` section."""
+    a = config.augment
+    return AugmentConfig(crop_size=tuple(a.crop_size), flip=a.flip, rotation=a.rotation,
+                         brightness=tuple(a.brightness), contrast=tuple(a.contrast),
+                         crop_sampling=a.crop_sampling, lesion_fraction=a.lesion_fraction)
+
+
 def build_augmenter(config: AugmentConfig = AugmentConfig(), seed: int | None = None) -> keras.layers.Pipeline:
     """A ``keras.layers.Pipeline`` that takes and returns ``{"images", "segmentation_masks"}``.
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from hecl_keras.data.datasets import list_files, load_splits, split_folders
-from hecl_keras.data.io import IMAGE_EXTENSIONS, MASK_EXTENSIONS
 from hecl_keras.data.errors import DataError
+from hecl_keras.data.io import IMAGE_EXTENSIONS, MASK_EXTENSIONS
 from hecl_keras.data.preprocess import read_pair
 
 

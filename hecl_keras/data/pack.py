@@ -7,7 +7,7 @@
 * for every test image: the working-scale image, its :class:`CropResize`, the
   mask at the photograph's original resolution (so the standard protocol is
   scored exactly as ``hecl evaluate`` scores it), and the paper protocol's
-  512x512 image and mask (:func:`~hecl_keras.evaluation.protocols.paper_geometry`).
+  512x512 image and mask (:func:`~hecl_keras.data.geometry.paper_geometry`).
 
 Images are stored as lossless WebP (decoded bit-exactly), masks as packed bits.
 IDRiD at the authors' scale (short side 580) packs into about 35 MB. The file
@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from hecl_keras.data.cache import save_npz_atomic
-from hecl_keras.data.geometry import CropResize
+from hecl_keras.data.geometry import CropResize, paper_geometry
 from hecl_keras.data.preprocess import Pair, preprocess_arrays, preprocess_config
 
 FORMAT = "hecl-pack/1"
@@ -103,8 +103,7 @@ def pack_experiment(config, out_path, progress=None) -> dict:
     Returns:
         The pack's metadata dict (also stored in the file).
     """
-    from hecl_keras.evaluation.protocols import paper_geometry
-    from hecl_keras.training.data import load_experiment_data
+    from hecl_keras.data.experiment import load_experiment_data
 
     data = load_experiment_data(config.data, show_progress=progress is not None)
     pre = preprocess_config(config.data)
@@ -153,7 +152,8 @@ def load_pack(path) -> PackedData:
             raise ValueError(f"{path}: unsupported pack format {meta.get('format')!r} (this version reads {FORMAT}).")
         e = meta["entries"]
         train, val = ([Pair(d["id"], _decode_image(z[f"{s}/{d['id']}/image"], d["shape"]),
-                            _unpack_mask(z[f"{s}/{d['id']}/mask"], d["shape"][:2]), CropResize.from_dict(d["transform"]))
+                            _unpack_mask(z[f"{s}/{d['id']}/mask"], d["shape"][:2]),
+                            CropResize.from_dict(d["transform"]))
                        for d in e[s]] for s in ("train", "val"))
         test = []
         for d in e["test"]:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import time
 
-import cv2
 import numpy as np
 
+from hecl_keras.data.geometry import paper_geometry
 from hecl_keras.metrics.pixel_curves import PooledCurves, binary_scores
 
 
@@ -52,28 +52,6 @@ def evaluate_standard(predictor, items, threshold=0.5, progress=None, keep=None)
             progress(n, len(items), sample_id)
     pooled = {**curves.scores(threshold), "roc_auc": curves.roc_auc(), "pr_auc": curves.pr_auc()}
     return {"pooled": pooled, "per_image": per_image}, curves
-
-
-def paper_geometry(image, mask, size=512, columns=(200, 3800), reference_width=4288):
-    """The authors' test geometry: column crop, centred zero-pad to a square, resize to ``size``.
-
-    Returns:
-        ``(image (size,size,3) uint8, mask (size,size) bool)``.
-    """
-    h, w = image.shape[:2]
-    left = int(round(columns[0] * w / reference_width))
-    right = int(round(columns[1] * w / reference_width))
-    image, mask = image[:, left:right], mask[:, left:right]
-    side = max(image.shape[:2])
-    top = (side - image.shape[0]) // 2
-    lft = (side - image.shape[1]) // 2
-    sq_img = np.zeros((side, side, 3), np.uint8)
-    sq_mask = np.zeros((side, side), np.float32)
-    sq_img[top:top + image.shape[0], lft:lft + image.shape[1]] = image
-    sq_mask[top:top + image.shape[0], lft:lft + image.shape[1]] = mask
-    img = cv2.resize(sq_img, (size, size), interpolation=cv2.INTER_AREA)
-    msk = cv2.resize(sq_mask, (size, size), interpolation=cv2.INTER_AREA) >= 0.5
-    return img, msk
 
 
 def evaluate_paper(predict_fn, items, size=512, threshold=0.5, progress=None):

@@ -1,29 +1,9 @@
-"""What an evaluation writes for people: overlays, curves, a Markdown table."""
+"""What an evaluation writes besides pictures: curves and a Markdown table."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import cv2
-
-TP_COLOR = (0, 220, 0)  # green: found lesion
-FP_COLOR = (40, 120, 255)  # blue: false alarm
-FN_COLOR = (255, 40, 40)  # red: missed lesion
-
-
-def overlay(image, truth, prob, threshold=0.5, max_side=1600):
-    """Ground truth vs prediction on the fundus: TP green, FP blue, FN red. Returns RGB uint8."""
-    pred = prob >= threshold
-    truth = truth.astype(bool)
-    out = image.copy()
-    for sel, color in ((pred & truth, TP_COLOR), (pred & ~truth, FP_COLOR), (~pred & truth, FN_COLOR)):
-        out[sel] = color
-    scale = max_side / max(out.shape[:2])
-    if scale < 1:
-        # Nearest-neighbour would drop lesion pixels; area keeps small ones visible as a tint.
-        out = cv2.resize(out, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return out
 
 
 def plot_curves(curves, out_dir, label="model"):

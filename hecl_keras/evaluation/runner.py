@@ -5,28 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
-
-from hecl_keras.evaluation.protocols import evaluate_paper, evaluate_standard
 from hecl_keras.data.io import write_image
-from hecl_keras.evaluation.report import overlay, plot_curves, write_metrics
+from hecl_keras.evaluation.protocols import evaluate_paper, evaluate_standard
+from hecl_keras.evaluation.report import plot_curves, write_metrics
 from hecl_keras.inference.predictor import Predictor, keras_predict_fn
 from hecl_keras.progress import Progress
-
-
-def contact_sheet(pictures, columns=3, cell=360):
-    """Tiles RGB pictures (resized to ``cell`` wide) into one image."""
-    cells = []
-    for p in pictures:
-        s = cell / p.shape[1]
-        cells.append(cv2.resize(p, (cell, int(round(p.shape[0] * s))), interpolation=cv2.INTER_AREA))
-    h = max(c.shape[0] for c in cells)
-    cells = [np.pad(c, ((0, h - c.shape[0]), (0, 0), (0, 0))) for c in cells]
-    while len(cells) % columns:
-        cells.append(np.zeros_like(cells[0]))
-    rows = [np.concatenate(cells[i:i + columns], 1) for i in range(0, len(cells), columns)]
-    return np.concatenate(rows, 0)
+from hecl_keras.visualize import confusion_overlay, contact_sheet
 
 
 def resolve_threshold(model, config, override=None):
@@ -63,7 +47,7 @@ def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"
         pictures = []
 
         def keep(sample_id, image, mask, prob):
-            picture = overlay(image, mask, prob, chosen)
+            picture = confusion_overlay(image, mask, prob, chosen)
             write_image(out_dir / "overlays" / f"{sample_id}.png", picture)
             if len(pictures) < 9:
                 pictures.append(picture)
@@ -82,8 +66,9 @@ def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"
     if show_progress:
         if "standard" in metrics:
             p = metrics["standard"]["pooled"]
-            print(f"standard (threshold {chosen:.3f}): IoU {p['iou']:.4f}  F1 {p['f1']:.4f}  precision {p['precision']:.4f}  "
-                  f"recall {p['recall']:.4f}  ROC-AUC {p['roc_auc']:.4f}  PR-AUC {p['pr_auc']:.4f}", file=sys.stderr)
+            print(f"standard (threshold {chosen:.3f}): IoU {p['iou']:.4f}  F1 {p['f1']:.4f}  "
+                  f"precision {p['precision']:.4f}  recall {p['recall']:.4f}  ROC-AUC {p['roc_auc']:.4f}  "
+                  f"PR-AUC {p['pr_auc']:.4f}", file=sys.stderr)
         if "paper" in metrics:
             p = metrics["paper"]
             print(f"paper:    IoU {p['iou']:.4f}  F1 {p['f1']:.4f}  recall {p['recall']:.4f}  "

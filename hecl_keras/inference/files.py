@@ -20,6 +20,7 @@ import numpy as np
 from hecl_keras.data.errors import DataError
 from hecl_keras.data.geometry import fov_mask
 from hecl_keras.data.io import IMAGE_EXTENSIONS, read_image, write_image
+from hecl_keras.visualize import outline_overlay
 
 MIN_SIDE = 64
 STAGES = ("decode", "preprocess", "model", "postprocess", "write")
@@ -57,15 +58,6 @@ def lesion_summary(mask, fov):
         "largest_lesion_pixels": int(areas.max()) if areas.size else 0,
         "exudate_pixels": int(mask.sum()),
     }
-
-
-def outline_overlay(image, mask, color=(0, 255, 255)):
-    """Lesion outlines drawn on the fundus (thickness scaled to the image), RGB uint8."""
-    out = image.copy()
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    thickness = max(1, int(round(max(image.shape[:2]) / 1000)))
-    cv2.drawContours(out, contours, -1, color, thickness, lineType=cv2.LINE_AA)
-    return out
 
 
 def predict_files(predictor, paths, out_dir, threshold=0.5, progress=None):

@@ -21,8 +21,9 @@ def saved_model_dir(path):
     path = Path(path)
     if (path / "saved_model.pb").is_file():
         return path
-    versions = sorted((int(p.name), p) for p in path.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file()) \
-        if path.is_dir() else []
+    if not path.is_dir():
+        return None
+    versions = sorted((int(p.name), p) for p in path.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file())
     return versions[-1][1] if versions else None
 
 

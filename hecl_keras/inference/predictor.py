@@ -9,6 +9,12 @@ from hecl_keras.data.preprocess import PreprocessConfig, preprocess_config
 from hecl_keras.inference.sliding_window import predict_tiled
 
 
+def sigmoid(logits):
+    """Logits (any shape) -> float32 probabilities in [0, 1] (NumPy; numerically safe for large |x|)."""
+    x = np.asarray(logits, np.float32)
+    return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)
+
+
 def keras_predict_fn(model):
     """Wraps a Segmenter (logits) or a backbone (dict outputs) as images -> probabilities."""
     import keras
@@ -18,8 +24,7 @@ def keras_predict_fn(model):
         # an eager model(tiles) call is several times slower under TensorFlow.
         out = model.predict_on_batch(tiles)
         logits = out["logits"] if isinstance(out, dict) else out
-        logits = np.asarray(keras.ops.convert_to_numpy(logits), np.float32)
-        return 1.0 / (1.0 + np.exp(-logits))
+        return sigmoid(keras.ops.convert_to_numpy(logits))
 
     return fn
 

@@ -11,7 +11,8 @@ def gaussian_weights(height, width, sigma_scale=0.125):
     """(h, w) float32 importance map: a Gaussian centred on the tile, sigma = scale * size, min 1e-3."""
     yy = np.arange(height) - (height - 1) / 2
     xx = np.arange(width) - (width - 1) / 2
-    g = np.exp(-(yy[:, None] ** 2) / (2 * (sigma_scale * height) ** 2) - (xx[None, :] ** 2) / (2 * (sigma_scale * width) ** 2))
+    g = np.exp(-(yy[:, None] ** 2) / (2 * (sigma_scale * height) ** 2)
+               - (xx[None, :] ** 2) / (2 * (sigma_scale * width) ** 2))
     g = g / g.max()
     return np.maximum(g, 1e-3).astype(np.float32)
 

@@ -12,9 +12,10 @@ from hecl_keras.losses.contrastive import (
     supervised_contrastive_loss,
 )
 from hecl_keras.losses.morphology import dilate, erode
-from hecl_keras.losses.supervised import DiceBCELoss, dice_loss_from_logits, get_supervised_loss
+from hecl_keras.losses.supervised import DiceBCELoss, TverskyBCELoss, dice_loss_from_logits, get_supervised_loss
 
 __all__ = [
-    "DiceBCELoss", "contour_masks", "edge_vectors", "patch_density_from_vectors", "patch_vectors", "dice_loss_from_logits", "dilate", "edge_contrast_loss", "erode",
-    "get_supervised_loss", "l2_normalize", "patch_density_loss", "patch_statistics", "supervised_contrastive_loss",
+    "DiceBCELoss", "TverskyBCELoss", "contour_masks", "dice_loss_from_logits", "dilate", "edge_contrast_loss",
+    "edge_vectors", "erode", "get_supervised_loss", "l2_normalize", "patch_density_from_vectors",
+    "patch_density_loss", "patch_statistics", "patch_vectors", "supervised_contrastive_loss",
 ]

@@ -119,7 +119,8 @@ class PixelAUC(keras.metrics.Metric):
         if curve not in ("PR", "ROC"):
             raise ValueError(f"curve must be 'PR' or 'ROC'. Received: curve={curve!r}")
         super().__init__(name=name or f"{curve.lower()}_auc", **kwargs)
-        self.curve, self.num_bins, self.logit_range, self.from_logits = curve, int(num_bins), float(logit_range), from_logits
+        self.curve, self.num_bins = curve, int(num_bins)
+        self.logit_range, self.from_logits = float(logit_range), from_logits
         self.pos = self.add_variable((self.num_bins,), initializer="zeros", name="pos", dtype="float32")
         self.neg = self.add_variable((self.num_bins,), initializer="zeros", name="neg", dtype="float32")
 

@@ -30,8 +30,10 @@ class HECLSegmenter(Segmenter):
     The training step feeds the backbone's ``features`` (B,H,W,C) and the masks
     to :func:`~hecl_keras.losses.patch_density_loss` and
     :func:`~hecl_keras.losses.edge_contrast_loss`. Inference (``predict``,
-    ``model(images)``) returns only the logits (B,H,W,1), and validation losses
-    (``val_loss``) are the supervised loss alone.
+    ``model(images)``) returns only the logits (B,H,W,1). ``val_loss`` is the
+    same total as the training ``loss`` (supervised + alpha * contrastive,
+    the features recomputed in inference mode), so the two are comparable;
+    ``val_sup_loss`` is its supervised part.
 
     Metrics reported during training: ``loss`` (total), ``sup_loss``,
     ``pd_loss``, ``de_loss`` and ``pd_active``/``de_active``, the fraction of

@@ -1,4 +1,6 @@
-"""``get_backbone(name, **options)``: every backbone by name."""
+"""``get_backbone(name, **options)``: every backbone by name, with the output stride it needs."""
+
+import inspect
 
 from hecl_keras.models.cenet import build_cenet
 from hecl_keras.models.resunet import build_resunet
@@ -13,13 +15,26 @@ BACKBONES = {
     "attention_unet": build_attention_unet,
 }
 
+# Backbones whose stride does not follow from a ``depth`` option (CE-Net: a fixed ResNet-34 encoder).
+FIXED_STRIDES = {"cenet": 32}
+
+
+def _check_name(name):
+    if name not in BACKBONES:
+        raise ValueError(f"Unknown backbone {name!r}. Available: {', '.join(sorted(BACKBONES))}")
+
 
 def output_stride(name, **options):
-    """Input H and W must be multiples of this for backbone ``name``."""
-    if name == "cenet":
-        return 32
-    default_depth = 4 if name == "resunet" else 5
-    return 2 ** (options.get("depth", default_depth) - 1)
+    """Input H and W must be multiples of this for backbone ``name`` built with ``options``.
+
+    ``2 ** (depth - 1)`` for the depth-configurable encoders, the depth's default
+    read from the builder's own signature (so it cannot drift from it).
+    """
+    _check_name(name)
+    if name in FIXED_STRIDES:
+        return FIXED_STRIDES[name]
+    depth = options.get("depth", inspect.signature(BACKBONES[name]).parameters["depth"].default)
+    return 2 ** (depth - 1)
 
 
 def get_backbone(name, **options):
@@ -32,6 +47,5 @@ def get_backbone(name, **options):
     Returns:
         keras.Model with outputs ``{"logits": (B,H,W,1), "features": (B,H,W,C)}``.
     """
-    if name not in BACKBONES:
-        raise ValueError(f"Unknown backbone {name!r}. Available: {', '.join(sorted(BACKBONES))}")
+    _check_name(name)
     return BACKBONES[name](**options)

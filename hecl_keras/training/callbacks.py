@@ -9,6 +9,9 @@ import time
 import keras
 import numpy as np
 
+from hecl_keras.inference.predictor import sigmoid
+from hecl_keras.visualize import tint_batch
+
 
 def halving_schedule(initial_lr, halve_every):
     """epoch -> lr: ``initial_lr * 0.5 ** (epoch // halve_every)`` (0: constant)."""
@@ -81,19 +84,6 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
                 swap._swap_variables()  # noqa: SLF001
 
 
-def overlay_batch(images, masks, probs, threshold=0.5):
-    """(B,H,W,3) images in [0,1], (B,H,W,1) masks and probabilities -> (B,H,W,3) uint8 overlays.
-
-    Ground truth outlined in green tint, prediction in red tint, both in yellow.
-    """
-    out = (np.clip(images, 0, 1) * 255).astype(np.float32)
-    t = masks[..., 0] >= 0.5
-    p = probs[..., 0] >= threshold
-    out[t] = 0.5 * out[t] + 0.5 * np.array([0, 255, 0])
-    out[p] = 0.5 * out[p] + 0.5 * np.array([255, 0, 0])
-    return out.astype(np.uint8)
-
-
 class PredictionImages(keras.callbacks.Callback):
     """Writes validation predictions overlaid on the fundus to TensorBoard every ``every`` epochs.
 
@@ -122,8 +112,7 @@ class PredictionImages(keras.callbacks.Callback):
         if self.tf is None or not self.every or (epoch + 1) % self.every:
             return
         logits = self.model.predict(self.images, verbose=0)
-        probs = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float32)))
-        pictures = overlay_batch(self.images, self.masks, probs)
+        pictures = tint_batch(self.images, self.masks, sigmoid(logits))
         if self.writer is None:
             self.writer = self.tf.summary.create_file_writer(self.log_dir + "/images")
         with self.writer.as_default():

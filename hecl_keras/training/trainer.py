@@ -26,51 +26,10 @@ from pathlib import Path
 import keras
 
 from hecl_keras.config import ConfigError, config_to_dict, load_config, save_config
-from hecl_keras.data.augment import AugmentConfig
-from hecl_keras.data.pipeline import AugmentedBatches, CropPlanner, SyncEpoch, tf_training_dataset, tile_pairs
-from hecl_keras.models.registry import get_backbone, output_stride
-from hecl_keras.models.segmenter import Segmenter
+from hecl_keras.data.experiment import load_experiment_data, training_inputs
+from hecl_keras.models.build import build_compiled_model
 from hecl_keras.saving import load_model
 from hecl_keras.training.callbacks import BestCheckpoint, PredictionImages, learning_rate_schedule
-from hecl_keras.training.data import load_experiment_data
-
-
-def augment_config(config) -> AugmentConfig:
-    a = config.augment
-    return AugmentConfig(crop_size=tuple(a.crop_size), flip=a.flip, rotation=a.rotation,
-                         brightness=tuple(a.brightness), contrast=tuple(a.contrast),
-                         crop_sampling=a.crop_sampling, lesion_fraction=a.lesion_fraction)
-
-
-def build_model(config) -> Segmenter:
-    """The task model of a config: backbone (with ``model.options``) wrapped by the segmenter class."""
-    m = config.model
-    options = {"base_filters": m.base_filters, **m.options}
-    backbone = get_backbone(m.backbone, **options)
-    stride = output_stride(m.backbone, **m.options)
-    for side in config.augment.crop_size:
-        if side % stride:
-            raise ValueError(f"augment.crop_size {config.augment.crop_size} must be multiples of {stride} "
-                             f"for backbone {m.backbone!r}.")
-    if config.hecl.enabled:
-        from hecl_keras.models.hecl import HECLSegmenter
-
-        h = config.hecl
-        return HECLSegmenter(backbone, alpha=h.alpha, temperature=h.temperature, grid=h.grid,
-                             threshold=h.threshold, use_density=h.use_density, use_edge=h.use_edge,
-                             sampling=h.sampling, k=h.k, form=h.form,
-                             gather_across_replicas=h.gather_across_replicas)
-    return Segmenter(backbone)
-
-
-def build_compiled_model(config) -> Segmenter:
-    """:func:`build_model`, compiled with the config's Adam (learning rate, EMA), loss and ``jit_compile``."""
-    t = config.train
-    model = build_model(config)
-    optimizer = keras.optimizers.Adam(t.learning_rate, use_ema=t.ema, ema_momentum=t.ema_momentum)
-    model.compile(optimizer=optimizer, loss=t.loss, jit_compile=t.jit_compile)
-    return model
-
 
 STRATEGIES = ("none", "mirrored", "multi_worker")
 
@@ -148,14 +107,14 @@ def prepare_run_dir(run_dir: Path, config, force=False) -> str:
             elif path.exists():
                 path.unlink()
         return "new"
-    if (run_dir / "result.json").is_file():
-        return "complete"
     saved = run_dir / "config.yaml"
     if saved.is_file():
         changed = _differences(config_to_dict(load_config(saved)), config_to_dict(config))
         if changed:
             raise ConfigError(f"{run_dir} holds a run with a different config ({'; '.join(changed[:5])}). "
                               "Use --force to start it again, or another --run-dir.")
+    if (run_dir / "result.json").is_file():
+        return "complete"
     return "resume" if (run_dir / "backup" / "training_metadata.json").is_file() else "new"
 
 
@@ -254,25 +213,16 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
 
     data = load_experiment_data(config.data)
     (run_dir / "split.json").write_text(json.dumps(data.split, indent=2))
-    aug = augment_config(config)
-    if keras.backend.backend() == "tensorflow":
-        planner = CropPlanner.from_pairs(data.train, t.repeats, t.seed, aug)
-        train_data = tf_training_dataset(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed,
-                                         planner=planner)
-        if strategy is not None:  # every worker sees the same generator: shard by batch, not by file
-            import tensorflow as tf
+    inputs = training_inputs(config, data)
+    train_data, validation = inputs.train, inputs.validation
+    if strategy is not None and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # every worker sees the same generator: shard by batch, not by file
 
-            options = tf.data.Options()
-            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-            train_data = train_data.with_options(options)
-    else:
-        train_data = planner = AugmentedBatches(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed)
-
-    validation = None
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        train_data = train_data.with_options(options)
     monitor = t.monitor
-    if data.val:
-        validation = tile_pairs(data.val, aug.crop_size)
-    elif monitor.startswith("val_"):
+    if validation is None and monitor.startswith("val_"):
         monitor = monitor[4:]
 
     # Under a strategy, train.batch_size is the global batch; Keras splits it over the replicas.
@@ -294,7 +244,7 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
     # Order matters at each epoch end: the log row and the best checkpoint are written before the
     # backup, so a kill in between re-runs that epoch (identically) instead of losing its row/checkpoint.
     callbacks = [
-        SyncEpoch(planner),
+        inputs.sync_epoch,
         keras.callbacks.LearningRateScheduler(learning_rate_schedule(t)),
     ]
     if t.ema:

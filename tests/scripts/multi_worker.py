@@ -4,6 +4,7 @@ Usage: python multi_worker.py RUN_DIR OUT_NPZ
 """
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from hecl_keras.config import load_config
 from hecl_keras.training.trainer import train
 
 run_dir, out = sys.argv[1], sys.argv[2]
-config = load_config("configs/quickstart.yaml", [
+config = load_config(str(Path(__file__).resolve().parents[2] / "configs" / "quickstart.yaml"), [
     "data.synthetic.count=8", "data.synthetic.height=96", "data.synthetic.width=112", "data.short_side=64",
     "data.val_count=2", "augment.crop_size=[32, 32]", "model.base_filters=4", "model.options={depth: 3}",
     "train.epochs=1", "train.repeats=2", "train.batch_size=4", "train.image_log_every=0", "eval.after_training=[]",

@@ -1,12 +1,15 @@
-"""The data of an experiment: training/validation pairs at working scale, and originals for evaluation."""
+"""The data of an experiment: training/validation pairs at working scale, originals for evaluation,
+and the ``fit`` inputs made from them."""
 
 from __future__ import annotations
 
 import dataclasses
 import sys
 
+from hecl_keras.data.augment import augment_config
 from hecl_keras.data.cache import ArrayCache
 from hecl_keras.data.datasets import load_splits
+from hecl_keras.data.pipeline import AugmentedBatches, CropPlanner, SyncEpoch, tf_training_dataset, tile_pairs
 from hecl_keras.data.preprocess import (
     Pair,
     load_pair,
@@ -94,3 +97,44 @@ def load_experiment_data(data_config, show_progress=True) -> ExperimentData:
     if data_config.source == "synthetic":
         return _synthetic(data_config)
     return _from_disk(data_config, show_progress)
+
+
+@dataclasses.dataclass
+class TrainingInputs:
+    """What ``model.fit`` needs from an experiment's data.
+
+    Attributes:
+        train: ``tf.data.Dataset`` (TensorFlow backend) or :class:`AugmentedBatches`
+            of (float32 (B,h,w,3), float32 (B,h,w,1)).
+        validation: ``(images (N,h,w,3), masks (N,h,w,1))`` tiles of the validation images, or None.
+        sync_epoch: a :class:`SyncEpoch` callback; pass it to ``fit`` so a resumed run sees the same crops.
+    """
+
+    train: object
+    validation: object
+    sync_epoch: object
+
+
+def training_inputs(config, data, pipeline="auto", workers=1) -> TrainingInputs:
+    """The training batches and validation tiles of ``config`` (``train``/``augment`` sections) for ``data``.
+
+    Args:
+        config: ExperimentConfig.
+        data: :class:`ExperimentData` or anything with ``train`` and ``val`` lists of pairs (e.g. a pack).
+        pipeline: ``"tf.data"``, ``"pydataset"`` or ``"auto"`` (``tf.data`` under TensorFlow).
+        workers: ``PyDataset`` worker threads.
+    """
+    import keras
+
+    t = config.train
+    aug = augment_config(config)
+    if pipeline == "auto":
+        pipeline = "tf.data" if keras.backend.backend() == "tensorflow" else "pydataset"
+    if pipeline == "tf.data":
+        planner = CropPlanner.from_pairs(data.train, t.repeats, t.seed, aug)
+        train = tf_training_dataset(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed, planner=planner)
+    else:
+        train = planner = AugmentedBatches(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed,
+                                           workers=workers)
+    validation = tile_pairs(data.val, aug.crop_size) if data.val else None
+    return TrainingInputs(train, validation, SyncEpoch(planner))
