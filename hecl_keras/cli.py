@@ -108,6 +108,7 @@ def _cmd_export(args):
     from hecl_keras.data.preprocess import preprocess_config
     from hecl_keras.export import export_saved_model
     from hecl_keras.inference.loading import find_run_config
+    from hecl_keras.inference.predictor import resolve_threshold
     from hecl_keras.saving import load_model
 
     config_path = args.config or find_run_config(Path(args.model))
@@ -121,7 +122,9 @@ def _cmd_export(args):
         return 2
     model = load_model(args.model)
     preprocess = dataclasses.asdict(preprocess_config(config.data)) if config else None
-    path = export_saved_model(model, args.out, args.version, size, args.threshold, preprocess)
+    threshold = resolve_threshold(model, config, args.threshold)
+    path = export_saved_model(model, args.out, args.version, size, threshold, preprocess)
+    print(f"mask output at probability threshold {threshold:.4f}", file=sys.stderr)
     print(f"SavedModel written to {path} (serve with --model_base_path={Path(args.out).resolve()})")
     return 0
 
@@ -169,7 +172,7 @@ def _cmd_evaluate(args):
         print(f"Split {args.split!r} is empty or missing in {config.data.source}.", file=sys.stderr)
         return 2
     protocols = ("standard", "paper") if args.protocol == "both" else (args.protocol,)
-    evaluate_model(model, config, data.originals(args.split), args.out, protocols=protocols)
+    evaluate_model(model, config, data.originals(args.split), args.out, protocols=protocols, threshold=args.threshold)
     return 0
 
 
@@ -210,6 +213,8 @@ def build_parser():
     p.add_argument("--data", default=None, help="dataset folder (default: the run config's data.source)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--protocol", default="both", choices=["standard", "paper", "both"])
+    p.add_argument("--threshold", type=float, default=None,
+                   help="mask threshold (default: the one chosen on validation after training, else 0.5)")
     p.add_argument("--config", default=None, help="run config (default: config.yaml next to the model)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", required=True)
@@ -227,7 +232,8 @@ def build_parser():
     p.add_argument("--version", type=int, default=1)
     p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="signature input size (default: the run config's augment.crop_size)")
-    p.add_argument("--threshold", type=float, default=0.5, help="threshold of the mask output")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="threshold of the mask output (default: the one chosen on validation after training)")
     p.add_argument("--config", default=None)
     p.set_defaults(func=_cmd_export)
 
@@ -236,7 +242,8 @@ def build_parser():
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True)
     p.add_argument("--tta", action="store_true", default=None, help="flip test-time augmentation")
-    p.add_argument("--threshold", type=float, default=None)
+    p.add_argument("--threshold", type=float, default=None,
+                   help="mask threshold (default: the model's, chosen on validation after training)")
     p.add_argument("--config", default=None, help="run config (default: config.yaml next to a .keras model)")
     p.set_defaults(func=_cmd_predict)
     return parser

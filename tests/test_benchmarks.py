@@ -4,6 +4,7 @@ import importlib
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -103,3 +104,46 @@ def test_gpu_reproduce_runs_without_tensorflow(tmp_path):
     assert (tmp_path / "work" / "hecl" / "best.weights.h5").exists()
     assert not list((tmp_path / "out").rglob("*.h5"))  # checkpoints stay out of the results folder
     assert "| hecl |" in (tmp_path / "out" / "gpu_reproduce" / "table.md").read_text()
+
+
+def test_paired_difference_matches_formula():
+    from benchmarks.seeds import paired_difference, summarize
+
+    a, b = [0.70, 0.64, 0.69, 0.72], [0.66, 0.65, 0.61, 0.70]
+    d = np.subtract(a, b)
+    half = 3.182 * d.std(ddof=1) / np.sqrt(4)  # t(0.975, df=3)
+    out = paired_difference(a, b)
+    assert out["mean"] == pytest.approx(d.mean()) and out["std"] == pytest.approx(d.std(ddof=1))
+    assert out["interval"] == pytest.approx([d.mean() - half, d.mean() + half])
+    assert summarize([0.5])["std"] is None and paired_difference([1.0], [0.5])["interval"] is None
+
+
+def test_seed_study_tiny_and_resumable(tmp_path):
+    """Two variants x one seed of tiny quick-start runs; the JSON holds paired differences; a rerun trains nothing."""
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.conftest import QUICKSTART
+    from tests.test_training import TINY
+
+    study = {"name": "tiny", "config": QUICKSTART, "set": TINY + ["train.epochs=1", "train.image_log_every=0"],
+             "seeds": [3], "baseline": "base",
+             "variants": {"base": [], "lesion": ["augment.crop_sampling=window", "augment.lesion_fraction=0.5"]}}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    command = [sys.executable, "-m", "benchmarks.seeds", str(tmp_path / "study.yaml"), "--runs", str(tmp_path / "r"),
+               "--results", str(tmp_path / "results")]
+    repo = Path(__file__).resolve().parents[1]
+    first = subprocess.run(command, capture_output=True, text=True, cwd=repo, timeout=900)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+    out = json.loads((tmp_path / "results" / "tiny.json").read_text())
+    assert out["seeds"] == [3] and set(out["variants"]) == {"base", "lesion"}
+    lesion = out["variants"]["lesion"]
+    assert len(lesion["per_seed"]["pr_auc"]) == 1 and len(lesion["pr_auc_difference"]["per_seed"]) == 1
+    assert lesion["pr_auc_difference"]["mean"] == pytest.approx(
+        np.mean(np.subtract(lesion["per_seed"]["pr_auc"], out["variants"]["base"]["per_seed"]["pr_auc"])))
+    assert "| lesion |" in (tmp_path / "results" / "tiny.md").read_text()
+    second = subprocess.run(command, capture_output=True, text=True, cwd=repo, timeout=900)
+    assert second.returncode == 0 and second.stderr.count("complete run: nothing to do") == 2

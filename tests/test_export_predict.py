@@ -21,7 +21,7 @@ def trained(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("exp_run")
     config = load_config(QUICKSTART, TINY + ["train.epochs=1", "eval.after_training=[]"])
     train(config, run_dir=run_dir, verbose=0)
-    return run_dir / "model.keras"
+    return run_dir / "checkpoints" / "best.keras"  # carries the decision threshold chosen on validation
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,18 @@ def exported(trained, tmp_path_factory):
     out = tmp_path_factory.mktemp("serving") / "hecl"
     assert main(["export", "--model", str(trained), "--out", str(out), "--version", "3"]) == 0
     return out
+
+
+def test_validation_threshold_is_the_default_everywhere(trained, exported):
+    from hecl_keras.inference.loading import load_predictor
+    from hecl_keras.saving import load_model
+
+    chosen = load_model(trained).decision_threshold
+    assert chosen is not None
+    meta = json.loads((exported / "3" / "assets.extra" / "hecl.json").read_text())
+    assert meta["threshold"] == pytest.approx(chosen)
+    assert load_predictor(trained)[1] == pytest.approx(chosen)
+    assert load_predictor(exported)[1] == pytest.approx(chosen)
 
 
 def test_layout_and_cli_listing(exported):
@@ -69,7 +81,8 @@ def test_image_bytes_signature_and_serving_request(exported):
     fn = sm.signatures["predict_image_bytes"]
     out = fn(image_bytes=tf.constant([jpeg, jpeg]))
     assert out["probabilities"].shape == (2, 32, 32, 1) and out["mask"].dtype == tf.uint8
-    np.testing.assert_array_equal(out["mask"].numpy(), (out["probabilities"].numpy() >= 0.5).astype(np.uint8))
+    threshold = json.loads((exported / "3" / "assets.extra" / "hecl.json").read_text())["threshold"]
+    np.testing.assert_array_equal(out["mask"].numpy(), (out["probabilities"].numpy() >= threshold).astype(np.uint8))
     # The same request as TF Serving's gRPC API would receive it.
     predict_pb2 = pytest.importorskip("tensorflow_serving.apis.predict_pb2")
     request = predict_pb2.PredictRequest()

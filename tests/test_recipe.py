@@ -118,3 +118,23 @@ def test_decision_threshold_and_auto_optimizer_survive_saving(tmp_path):
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(3e-4)
     model.save(tmp_path / "m.keras")
     assert load_model(tmp_path / "m.keras").decision_threshold == pytest.approx(0.3)
+
+
+def test_best_checkpoint_keeps_its_best_value_and_saves_averaged_weights(tmp_path):
+    """With use_ema the checkpoint holds the moving average (what validation saw), not the raw weights;
+    a best value passed in (as after a resume) is not overwritten by a worse epoch."""
+    from hecl_keras.training.callbacks import BestCheckpoint
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 3)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5), loss="mse")
+    path = tmp_path / "best.keras"
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[BestCheckpoint(str(path), "loss", "min")])
+    # After fit Keras overwrites the weights with their average: the checkpoint must equal them.
+    saved = keras.saving.load_model(path).get_weights()
+    for a, b in zip(saved, model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    stamp = path.stat().st_mtime_ns
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[BestCheckpoint(str(path), "loss", "min", best=-1.0)])
+    assert path.stat().st_mtime_ns == stamp

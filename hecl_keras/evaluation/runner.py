@@ -8,19 +8,9 @@ from pathlib import Path
 from hecl_keras.data.io import write_image
 from hecl_keras.evaluation.protocols import evaluate_paper, evaluate_standard
 from hecl_keras.evaluation.report import plot_curves, write_metrics
-from hecl_keras.inference.predictor import Predictor, keras_predict_fn
+from hecl_keras.inference.predictor import Predictor, keras_predict_fn, resolve_threshold
 from hecl_keras.progress import Progress
 from hecl_keras.visualize import confusion_overlay, contact_sheet
-
-
-def resolve_threshold(model, config, override=None):
-    """The mask threshold to use: ``override``, else ``config.eval.threshold``, else the model's
-    validation-chosen ``decision_threshold``, else 0.5."""
-    for value in (override, config.eval.threshold if config is not None else None,
-                  getattr(model, "decision_threshold", None)):
-        if value is not None:
-            return float(value)
-    return 0.5
 
 
 def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"), show_progress=True,

@@ -34,7 +34,7 @@ def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
     or from ``assets.extra/hecl.json`` (SavedModel written by ``hecl export``).
     """
     from hecl_keras.config import load_config
-    from hecl_keras.inference.predictor import Predictor, keras_predict_fn
+    from hecl_keras.inference.predictor import Predictor, keras_predict_fn, resolve_threshold
 
     model_path = Path(model_path)
     sm = saved_model_dir(model_path)
@@ -50,5 +50,6 @@ def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
     from hecl_keras.saving import load_model
 
     config = load_config(config_path or find_run_config(model_path))
-    predictor = Predictor.from_config(keras_predict_fn(load_model(model_path)), config, overlap, tta_flip)
-    return predictor, config.eval.threshold
+    model = load_model(model_path)
+    predictor = Predictor.from_config(keras_predict_fn(model), config, overlap, tta_flip)
+    return predictor, resolve_threshold(model, config)

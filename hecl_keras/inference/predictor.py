@@ -15,6 +15,16 @@ def sigmoid(logits):
     return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)
 
 
+def resolve_threshold(model, config, override=None):
+    """The mask threshold to use: ``override``, else ``config.eval.threshold``, else the model's
+    validation-chosen ``decision_threshold``, else 0.5."""
+    for value in (override, config.eval.threshold if config is not None else None,
+                  getattr(model, "decision_threshold", None)):
+        if value is not None:
+            return float(value)
+    return 0.5
+
+
 def keras_predict_fn(model):
     """Wraps a Segmenter (logits) or a backbone (dict outputs) as images -> probabilities."""
     import keras
