@@ -1,0 +1,92 @@
+"""What ``train.deterministic`` costs per training step (TensorFlow op determinism on vs off).
+
+Each measurement runs in a fresh process (op determinism cannot be switched off once on), in the
+order off, on, off, on, ... so slow drifts of a shared machine hit both sides alike. A measurement
+is ``hecl train``'s own path: the deterministic ``tf.data`` pipeline of synthetic fundus crops and
+the compiled model, timed over ``--steps`` steps after one warm-up step.
+
+Usage::
+
+    python -m benchmarks.determinism_cost                      # UNet++ 16.., 256 crops, batch 6
+    python -m benchmarks.determinism_cost --filters 8 --size 128 --batch 8 --repeats 3
+    python -m benchmarks.determinism_cost --smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+
+def seconds_per_step(deterministic, filters, size, batch, steps):
+    """One measurement in this process: median seconds per training step."""
+    import time
+
+    from hecl_keras.config import load_config
+    from hecl_keras.data.experiment import load_experiment_data, training_inputs
+    from hecl_keras.models.build import build_compiled_model
+    from hecl_keras.training.trainer import enable_determinism
+
+    config = load_config(None, [
+        "data.source=synthetic", "data.synthetic.count=12", f"data.synthetic.height={2 * size}",
+        f"data.synthetic.width={2 * size + 32}", f"data.short_side={int(1.5 * size)}", "data.val_count=0",
+        f"augment.crop_size=[{size}, {size}]", f"model.base_filters={filters}", f"train.batch_size={batch}",
+        "train.repeats=50", f"train.deterministic={str(deterministic).lower()}",
+    ])
+    enable_determinism(config.train.seed, config.train.deterministic)
+    data = load_experiment_data(config.data, show_progress=False)
+    batches = iter(training_inputs(config, data).train)
+    model = build_compiled_model(config)
+    model.train_on_batch(*next(batches))  # compile
+    times = []
+    for _ in range(steps):
+        x, y = next(batches)
+        start = time.perf_counter()
+        model.train_on_batch(x, y)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure_in_fresh_process(deterministic, filters, size, batch, steps):
+    code = ("import json; from benchmarks.determinism_cost import seconds_per_step; "
+            f"print('RESULT' + json.dumps(seconds_per_step({deterministic}, {filters}, {size}, {batch}, {steps})))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600,
+                          cwd=Path(__file__).resolve().parents[1])
+    lines = [s for s in proc.stdout.splitlines() if s.startswith("RESULT")]
+    if not lines:
+        raise RuntimeError(f"measurement failed:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][6:])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--filters", type=int, default=16)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=2, help="off/on pairs, each side in a fresh process")
+    parser.add_argument("--smoke", action="store_true", help="tiny settings (CI)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.filters, args.size, args.batch, args.steps, args.repeats = 4, 64, 2, 2, 1
+    runs = {False: [], True: []}
+    for _ in range(args.repeats):
+        for deterministic in (False, True):
+            runs[deterministic].append(
+                measure_in_fresh_process(deterministic, args.filters, args.size, args.batch, args.steps))
+    off, on = statistics.median(runs[False]), statistics.median(runs[True])
+    print(f"\nUNet++ {args.filters}.., {args.size}x{args.size} crops, batch {args.batch}, median of {args.steps} steps "
+          f"x {args.repeats} fresh processes per side\n")
+    print("| train.deterministic | s/step | vs off |")
+    print("|---|---|---|")
+    print(f"| false | {off:.3f} | 1.000 |")
+    print(f"| true | {on:.3f} | {on / off:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
