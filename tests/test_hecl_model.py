@@ -99,3 +99,14 @@ def test_config_builds_hecl_model():
     config = load_config(QUICKSTART, ["hecl.enabled=true", "hecl.grid=4", "hecl.form=ntxent"])
     model = build_model(config)
     assert isinstance(model, HECLSegmenter) and model.grid == 4 and model.form == "ntxent"
+
+
+@pytest.mark.portable
+def test_val_loss_is_the_same_total_as_the_training_loss(batch):
+    """As the docstring says: val_loss = val_sup_loss + alpha * (val_pd_loss + val_de_loss), not L_sup alone."""
+    x, y = batch
+    model = make(alpha=0.5)
+    model.compile()
+    logs = model.evaluate(x[:4], y[:4], batch_size=4, verbose=0, return_dict=True)
+    assert logs["pd_loss"] > 0 and logs["de_loss"] > 0
+    assert logs["loss"] == pytest.approx(logs["sup_loss"] + 0.5 * (logs["pd_loss"] + logs["de_loss"]), rel=1e-5)
