@@ -7,7 +7,7 @@
 import argparse
 import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def main(argv=None):

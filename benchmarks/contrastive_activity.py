@@ -11,7 +11,7 @@ than two images with lesion contours for L_de), whatever the features are.
 
 import argparse
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def main(argv=None):

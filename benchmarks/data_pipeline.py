@@ -18,7 +18,7 @@ import os
 import tempfile
 import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def main(argv=None):

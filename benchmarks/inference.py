@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def main(argv=None):

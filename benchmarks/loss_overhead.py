@@ -18,7 +18,7 @@ default is 256x256 x 6; run 512 on a machine with more memory.
 import argparse
 import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def authors_contours(masks, grid=5, threshold=0.3):

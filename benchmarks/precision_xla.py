@@ -11,7 +11,7 @@ after the same steps from the same weights, to show whether results change.
 import argparse
 import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def main(argv=None):
