@@ -11,6 +11,13 @@ from pathlib import Path
 
 import yaml
 
+# Choices of string settings (the modules that act on them import these).
+CROP_SAMPLINGS = ("image", "window")
+LR_SCHEDULES = ("halving", "cosine")
+SUPERVISED_LOSSES = ("bce", "dice_bce", "focal", "tversky_bce")
+STRATEGIES = ("none", "mirrored", "multi_worker")
+MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
+
 
 @dataclasses.dataclass
 class SyntheticConfig:
@@ -247,6 +254,45 @@ def _check_type(hint, value, where):
     return value
 
 
+def _value_checks(c):
+    """(ok, message) pairs for values that have the right type but make no sense."""
+    a, t, d, e = c.augment, c.train, c.data, c.eval
+    return [
+        (t.epochs >= 1, f"train.epochs must be >= 1. Received: {t.epochs}"),
+        (t.repeats >= 1, f"train.repeats must be >= 1. Received: {t.repeats}"),
+        (t.batch_size >= 1, f"train.batch_size must be >= 1. Received: {t.batch_size}"),
+        (t.learning_rate > 0, f"train.learning_rate must be > 0. Received: {t.learning_rate}"),
+        (t.halve_every >= 0, f"train.halve_every must be >= 0 (0: never). Received: {t.halve_every}"),
+        (0 <= t.warmup_epochs < t.epochs, f"train.warmup_epochs must be in [0, train.epochs). "
+                                          f"Received: {t.warmup_epochs} with {t.epochs} epochs"),
+        (0 < t.ema_momentum < 1, f"train.ema_momentum must be in (0, 1). Received: {t.ema_momentum}"),
+        (t.lr_schedule in LR_SCHEDULES,
+         f"train.lr_schedule must be one of {LR_SCHEDULES}. Received: {t.lr_schedule!r}"),
+        (t.loss in SUPERVISED_LOSSES, f"train.loss must be one of {SUPERVISED_LOSSES}. Received: {t.loss!r}"),
+        (t.strategy in STRATEGIES, f"train.strategy must be one of {STRATEGIES}. Received: {t.strategy!r}"),
+        (t.mixed_precision in MIXED_PRECISION,
+         f"train.mixed_precision must be one of {MIXED_PRECISION}. Received: {t.mixed_precision!r}"),
+        (len(a.crop_size) == 2 and min(a.crop_size) >= 1,
+         f"augment.crop_size must be [height, width] >= 1. Received: {a.crop_size}"),
+        (a.crop_sampling in CROP_SAMPLINGS,
+         f"augment.crop_sampling must be one of {CROP_SAMPLINGS}. Received: {a.crop_sampling!r}"),
+        (0.0 <= a.lesion_fraction <= 1.0, f"augment.lesion_fraction must be in [0, 1]. Received: {a.lesion_fraction}"),
+        (a.lesion_fraction == 0 or a.crop_sampling == "window",
+         "augment.lesion_fraction > 0 needs augment.crop_sampling: window"),
+        (d.val_count >= 0, f"data.val_count must be >= 0. Received: {d.val_count}"),
+        (d.short_side is None or d.short_side >= 1, f"data.short_side must be >= 1. Received: {d.short_side}"),
+        (e.threshold is None or 0 < e.threshold < 1, f"eval.threshold must be in (0, 1). Received: {e.threshold}"),
+        (0 <= e.overlap < 1, f"eval.overlap must be in [0, 1). Received: {e.overlap}"),
+    ]
+
+
+def validate_config(config) -> None:
+    """Raises :class:`ConfigError` for the first value that makes no sense (before any work starts)."""
+    for ok, message in _value_checks(config):
+        if not ok:
+            raise ConfigError(message)
+
+
 def apply_overrides(values: dict, overrides) -> dict:
     """Applies ``["train.epochs=3", "model.options.deep_supervision=true"]`` (values parsed as YAML)."""
     for item in overrides or []:
@@ -259,7 +305,10 @@ def apply_overrides(values: dict, overrides) -> dict:
             node = node.setdefault(k, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"Override {item!r}: {k} is not a section")
-        node[keys[-1]] = yaml.safe_load(raw)
+        try:
+            node[keys[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"Override {item!r}: the value is not valid YAML") from None
     return values
 
 
@@ -270,9 +319,17 @@ def load_config(path=None, overrides=None) -> ExperimentConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"Config file not found: {path}")
-        values = yaml.safe_load(path.read_text()) or {}
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"{path}:{where}: not valid YAML ({problem})") from None
     values = apply_overrides(values, overrides)
-    return _build(ExperimentConfig, values, "")
+    config = _build(ExperimentConfig, values, "")
+    validate_config(config)
+    return config
 
 
 def config_to_dict(config) -> dict:

@@ -14,6 +14,15 @@ def test_defaults_and_overrides(tmp_path):
 
 @pytest.mark.parametrize("override,match", [
     ("train.epoch=3", "Unknown key.*train.epoch"),
+    ("train.epochs=0", "train.epochs must be >= 1"),
+    ("train.learning_rate=-0.001", "train.learning_rate must be > 0"),
+    ("train.loss=dice", "train.loss must be one of"),
+    ("train.lr_schedule=step", "train.lr_schedule must be one of"),
+    ("train.warmup_epochs=300", r"train.warmup_epochs must be in \[0, train.epochs\)"),
+    ("augment.lesion_fraction=0.5", "needs augment.crop_sampling: window"),
+    ("augment.crop_sampling=random", "augment.crop_sampling must be one of"),
+    ("eval.threshold=1.5", r"eval.threshold must be in \(0, 1\)"),
+    ("train.epochs=[3", "the value is not valid YAML"),
     ("train.epochs=three", "train.epochs: expected an integer"),
     ("data.fov_crop=maybe", "data.fov_crop: expected true or false"),
     ("nonsense", "key.path=value"),
@@ -36,3 +45,10 @@ def test_shipped_configs_load_and_are_consistent():
         stride = output_stride(c.model.backbone, **c.model.options)
         assert all(side % stride == 0 for side in c.augment.crop_size), path.name
         assert c.eval.threshold is None, f"{path.name}: a fixed threshold overrides the validation-chosen one"
+
+
+def test_broken_yaml_names_the_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\ntrain:\n  epochs: 3\n   batch_size: 2\n")
+    with pytest.raises(ConfigError, match=r"broken.yaml: line 4, column \d+: not valid YAML"):
+        load_config(path)

@@ -14,7 +14,7 @@ import math
 
 import keras
 
-CROP_SAMPLINGS = ("image", "window")
+from hecl_keras.config import CROP_SAMPLINGS
 
 
 @keras.saving.register_keras_serializable(package="hecl_keras")

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from hecl_keras.config import SUPERVISED_LOSSES
+
 
 def dice_loss_from_logits(y_true, logits, smooth=1.0):
     """Soft Dice loss per image: 1 - (2 sum(p y) + s) / (sum p + sum y + s). Returns (B,)."""
@@ -73,7 +75,6 @@ class TverskyBCELoss(keras.losses.Loss):
         return {**super().get_config(), "alpha": self.alpha, "beta": self.beta, "smooth": self.smooth}
 
 
-SUPERVISED_LOSSES = ("bce", "dice_bce", "focal", "tversky_bce")
 
 
 def get_supervised_loss(name):

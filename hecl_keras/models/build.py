@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from hecl_keras.config import ConfigError
 from hecl_keras.models.registry import get_backbone, output_stride
 from hecl_keras.models.segmenter import Segmenter
 
@@ -19,7 +20,7 @@ def build_model(config) -> Segmenter:
     stride = output_stride(m.backbone, **m.options)
     for side in config.augment.crop_size:
         if side % stride:
-            raise ValueError(f"augment.crop_size {config.augment.crop_size} must be multiples of {stride} "
+            raise ConfigError(f"augment.crop_size {config.augment.crop_size} must be multiples of {stride} "
                              f"for backbone {m.backbone!r}.")
     if config.hecl.enabled:
         from hecl_keras.models.hecl import HECLSegmenter

@@ -9,6 +9,7 @@ import time
 import keras
 import numpy as np
 
+from hecl_keras.config import LR_SCHEDULES
 from hecl_keras.inference.predictor import sigmoid
 from hecl_keras.visualize import tint_batch
 
@@ -39,7 +40,6 @@ def warmup_cosine_schedule(initial_lr, epochs, warmup_epochs=0):
     return schedule
 
 
-LR_SCHEDULES = ("halving", "cosine")
 
 
 def learning_rate_schedule(train_config):

@@ -25,13 +25,11 @@ from pathlib import Path
 
 import keras
 
-from hecl_keras.config import ConfigError, config_to_dict, load_config, save_config
+from hecl_keras.config import STRATEGIES, ConfigError, config_to_dict, load_config, save_config
 from hecl_keras.data.experiment import load_experiment_data, training_inputs
 from hecl_keras.models.build import build_compiled_model
 from hecl_keras.saving import load_model
 from hecl_keras.training.callbacks import BestCheckpoint, PredictionImages, learning_rate_schedule
-
-STRATEGIES = ("none", "mirrored", "multi_worker")
 
 
 def make_strategy(name):
