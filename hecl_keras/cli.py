@@ -249,9 +249,17 @@ def build_parser():
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None):
+    return f"warning: {message}\n"
+
+
 def main(argv=None):
+    import warnings
+
     from hecl_keras.config import ConfigError
     from hecl_keras.data.errors import DataError
+
+    warnings.formatwarning = _one_line_warning  # users see the message, not the library's source line
 
     args = build_parser().parse_args(argv)
     try:

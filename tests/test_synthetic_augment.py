@@ -4,13 +4,13 @@ import pytest
 from hecl_keras.data import (
     AugmentConfig,
     AugmentedBatches,
-    augment,
     build_augmenter,
     synthetic_fundus,
     synthetic_pairs,
     tf_training_dataset,
     tile_pairs,
 )
+from hecl_keras.data.augment import augment
 
 
 def test_synthetic_is_deterministic_and_varied():
