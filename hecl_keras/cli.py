@@ -138,13 +138,12 @@ def _cmd_predict(args):
     predictor, threshold = load_predictor(args.model, args.config, tta_flip=args.tta)
     if args.threshold is not None:
         threshold = args.threshold
-    rows, failures = predict_files(predictor, paths, args.out, threshold, Progress(len(paths), "predicting"))
-    for p in problems:
-        print(f"error: {p}", file=sys.stderr)
+    rows, failures = predict_files(predictor, paths, args.out, threshold, Progress(len(paths), "predicting"),
+                                   problems=problems)
     for f in failures:
         print(f"error: {f['error']}", file=sys.stderr)
-    print(f"{len(rows)} images predicted, {len(failures) + len(problems)} failed; outputs in {args.out}")
-    return 1 if (failures or problems) else 0
+    print(f"{len(rows)} images predicted, {len(failures)} failed; outputs and summary.csv in {args.out}")
+    return 1 if failures else 0
 
 
 def _cmd_evaluate(args):

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,19 +110,33 @@ def test_predict_cli_outputs_and_failures(trained, exported, tmp_path, which):
     model = str(trained if which == "keras" else exported)
     out = tmp_path / "out"
     with pytest.warns(UserWarning, match="converted to RGB"):
-        code = main(["predict", "--model", model, str(inputs), "--out", str(out)])
+        code = main(["predict", "--model", model, str(inputs), str(tmp_path / "missing.jpg"), "--out", str(out)])
     assert code == 1  # some inputs failed
     summary = json.loads((out / "summary.json").read_text())
     assert sorted(r["file"].rsplit("/", 1)[1] for r in summary["images"]) == ["grey.png", "ok_0.jpg", "ok_1.jpg"]
     failed = " ".join(f["error"] for f in summary["failures"])
-    for name in ("notes.jpg", "cut.jpg", "tiny.png", "deep.png"):
+    for name in ("notes.jpg", "cut.jpg", "tiny.png", "deep.png", "missing.jpg"):
         assert name in failed
     mask = np.array(Image.open(out / "ok_0_mask.png"))
     assert mask.shape == (96, 112) and set(np.unique(mask)) <= {0, 255}
     assert np.array(Image.open(out / "ok_0_overlay.jpg")).shape == (96, 112, 3)
     row = summary["images"][0]
     assert {"exudate_fraction_of_fov", "lesions", "largest_lesion_pixels", "seconds"} <= set(row)
-    assert (out / "summary.csv").read_text().count("\n") == 4
+    import csv
+
+    with open(out / "summary.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 8  # one row per input: 3 predicted, 5 failed
+    status = {Path(r["file"]).name: (r["status"], r["error"]) for r in table}
+    assert status["ok_0.jpg"] == ("ok", "") and status["missing.jpg"][0] == "failed"
+    assert "no such file" in status["missing.jpg"][1]
+
+
+def test_predict_writes_a_summary_when_every_input_fails(trained, tmp_path):
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(trained), str(tmp_path / "nothing.png"), "--out", str(out)]) == 1
+    assert "nothing.png" in (out / "summary.csv").read_text()
+    assert json.loads((out / "summary.json").read_text())["failures"][0]["file"].endswith("nothing.png")
 
 
 def test_lesion_summary_counts():

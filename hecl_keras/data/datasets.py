@@ -111,6 +111,9 @@ def split_folders(path, mask_suffix: str | None = None) -> dict:
     path = Path(path)
     if not path.exists():
         raise DataError(f"Dataset folder not found: {path}")
+    if not path.is_dir():
+        raise DataError(f"{path} is a file: give the dataset folder (the IDRiD release root, or a folder with "
+                        "images/ and masks/ or split folders holding both)")
     idrid = find_idrid_root(path)
     if idrid is not None:
         return {

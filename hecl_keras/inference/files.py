@@ -30,7 +30,8 @@ def find_inputs(inputs):
     """Expands files and folders (non-recursive) into a sorted list of image paths.
 
     Returns:
-        ``(paths, problems)``: problems name inputs that do not exist or folders with no image.
+        ``(paths, problems)``: problems (``{"file", "error"}``) name inputs that do not exist or folders with
+        no image.
     """
     paths, problems = [], []
     for item in inputs:
@@ -38,12 +39,13 @@ def find_inputs(inputs):
         if p.is_dir():
             found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
             if not found:
-                problems.append(f"{p}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
+                kinds = ", ".join(IMAGE_EXTENSIONS)
+                problems.append({"file": str(p), "error": f"{p}: no images ({kinds}) in this folder"})
             paths.extend(found)
         elif p.is_file():
             paths.append(p)
         else:
-            problems.append(f"{p}: no such file or folder")
+            problems.append({"file": str(p), "error": f"{p}: no such file or folder"})
     return paths, problems
 
 
@@ -60,8 +62,12 @@ def lesion_summary(mask, fov):
     }
 
 
-def predict_files(predictor, paths, out_dir, threshold=0.5, progress=None):
+def predict_files(predictor, paths, out_dir, threshold=0.5, progress=None, problems=()):
     """Runs ``predictor`` over image files and writes the outputs.
+
+    ``summary.csv`` gets one row per input (``status`` ``ok`` or ``failed``, and
+    the ``error``), ``summary.json`` the predicted images and the failures; both
+    are written even when every input failed.
 
     Args:
         predictor: :class:`~hecl_keras.inference.Predictor`.
@@ -69,13 +75,14 @@ def predict_files(predictor, paths, out_dir, threshold=0.5, progress=None):
         out_dir: output folder.
         threshold: probability threshold of the binary mask.
         progress: callable(done, total, name) or None.
+        problems: ``{"file", "error"}`` of inputs that failed before prediction (e.g. a missing path).
 
     Returns:
         ``(rows, failures)``: one dict per predicted image, and ``{"file", "error"}`` per failure.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows, failures = [], []
+    rows, failures = [], list(problems)
     for n, path in enumerate(paths, 1):
         times = {}
         try:
@@ -110,10 +117,12 @@ def predict_files(predictor, paths, out_dir, threshold=0.5, progress=None):
                          "seconds": sum(times.values()), **{f"seconds_{k}": times[k] for k in STAGES}})
         if progress is not None:
             progress(n, len(paths), Path(path).name)
-    if rows:
-        with open(out_dir / "summary.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    table = [{"status": "ok", "error": "", **r} for r in rows] + [
+        {"file": f["file"], "status": "failed", "error": f["error"]} for f in failures]
+    columns = ["file", "status", "error"] + [k for k in (rows[0] if rows else {}) if k != "file"]
+    with open(out_dir / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(table)
     (out_dir / "summary.json").write_text(json.dumps({"images": rows, "failures": failures}, indent=2))
     return rows, failures

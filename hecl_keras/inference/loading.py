@@ -49,7 +49,13 @@ def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
         raise FileNotFoundError(f"No model at {model_path} (expected a .keras file or a SavedModel folder)")
     from hecl_keras.saving import load_model
 
-    config = load_config(config_path or find_run_config(model_path))
-    model = load_model(model_path)
+    model = load_model(model_path)  # first: a file that is not a model is the error to report
+    config_path = config_path or find_run_config(model_path)
+    if config_path is None:
+        from hecl_keras.config import ConfigError
+
+        raise ConfigError(f"No config.yaml next to {model_path} or in its parent folders: pass --config (the run's "
+                          "config sets the working scale and tile size)")
+    config = load_config(config_path)
     predictor = Predictor.from_config(keras_predict_fn(model), config, overlap, tta_flip)
     return predictor, resolve_threshold(model, config)

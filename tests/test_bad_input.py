@@ -1,0 +1,41 @@
+"""Bad input, as a new user would give it: exit code != 0, one line that names the file, no traceback."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hecl_keras.cli import main
+from tests.conftest import QUICKSTART
+
+
+def _files(tmp_path):
+    (tmp_path / "random.keras").write_bytes(np.random.default_rng(0).bytes(2048))
+    (tmp_path / "config.yaml").write_text(open(QUICKSTART).read())
+    (tmp_path / "broken.yaml").write_text("name: x\ntrain:\n  epochs: 3\n   batch_size: 2\n")
+    Image.fromarray(np.zeros((80, 80, 3), np.uint8)).save(tmp_path / "photo.jpg")
+    return tmp_path
+
+
+CASES = [
+    # (command, text the one-line message must contain)
+    (["predict", "--model", "{d}/random.keras", "{d}/photo.jpg", "--out", "{d}/o"], "random.keras"),
+    (["predict", "--model", "{d}/config.yaml", "{d}/photo.jpg", "--out", "{d}/o"], "config.yaml: not a Keras model"),
+    (["predict", "--model", "{d}/photo.jpg", "{d}/photo.jpg", "--out", "{d}/o"], "photo.jpg: not a Keras model"),
+    (["predict", "--model", "{d}/nothing.keras", "{d}/photo.jpg", "--out", "{d}/o"], "No model at"),
+    (["train", "{d}/broken.yaml"], "broken.yaml: line 4"),
+    (["train", QUICKSTART, "--set", "train.epochs=0"], "train.epochs must be >= 1"),
+    (["train", QUICKSTART, "--set", "train.learning_rate=-1"], "train.learning_rate must be > 0"),
+    (["data", "inspect", "{d}/photo.jpg", "--quiet"], "photo.jpg is a file"),
+    (["evaluate", "--model", "{d}/random.keras", "--out", "{d}/e"], "random.keras"),
+]
+
+
+@pytest.mark.parametrize("command, message", CASES, ids=[" ".join(c[0][:2]) + f" {i}" for i, c in enumerate(CASES)])
+def test_bad_input_gets_one_clear_line(tmp_path, capsys, command, message):
+    folder = _files(tmp_path)
+    code = main([part.format(d=folder) for part in command])
+    captured = capsys.readouterr()
+    text = captured.err + captured.out
+    assert code != 0
+    assert message in text, text
+    assert "Traceback" not in text
