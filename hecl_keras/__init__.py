@@ -6,3 +6,10 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
+
+if _os.environ.get("HECL_KERAS_DEFER_REGISTRATION") != "1":
+    # As keras_hub does: after `import hecl_keras`, keras.saving.load_model finds Segmenter & co.
+    # (The `hecl` command defers this until it loads a model; see hecl_cli.py.)
+    from hecl_keras.saving import register_all as _register_all
+
+    _register_all()

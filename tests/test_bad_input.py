@@ -39,3 +39,26 @@ def test_bad_input_gets_one_clear_line(tmp_path, capsys, command, message):
     assert code != 0
     assert message in text, text
     assert "Traceback" not in text
+
+
+def test_plain_keras_load_model_works_after_import_hecl_keras(tmp_path):
+    """As with keras_hub: `import hecl_keras` registers the library's classes (fresh process)."""
+    import subprocess
+    import sys
+
+    from hecl_keras.models import Segmenter, get_backbone
+
+    Segmenter(get_backbone("unet", base_filters=4, depth=3, input_shape=(32, 32, 3))).save(tmp_path / "m.keras")
+    code = f"import hecl_keras, keras; print(type(keras.saving.load_model({str(tmp_path / 'm.keras')!r})).__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip().splitlines()[-1] == "Segmenter", done.stderr[-2000:]
+
+
+def test_hecl_help_does_not_load_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, hecl_cli\ntry:\n    hecl_cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('LOADED', 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "LOADED False False", done.stderr[-2000:]
