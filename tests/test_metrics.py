@@ -91,3 +91,14 @@ def test_pixel_auc_matches_sklearn_on_bin_edges(curve):
     assert float(m.result()) == pytest.approx(want, abs=1e-5)
     m.reset_state()
     assert float(m.result()) == 0.0
+
+
+def test_plotted_curves_end_at_the_last_threshold():
+    """The downsampled ROC curve reaches (1, 1) and the PR curve recall 1 (the plot used to stop early)."""
+    rng = np.random.default_rng(3)
+    truth = rng.random(200000) < 0.02
+    curves = PooledCurves()
+    curves.update(np.clip(rng.random(200000) * 0.8 + truth * 0.2, 0, 1), truth)
+    c = curves.curves(max_points=100)
+    assert c["fpr"][-1] == 1.0 and c["tpr"][-1] == 1.0 and c["recall"][-1] == 1.0
+    assert len(c["fpr"]) <= 103 and np.all(np.diff(c["fpr"]) >= 0)

@@ -113,7 +113,8 @@ class PooledCurves:
         P, N = max(self.pos.sum(), 1), max(self.neg.sum(), 1)
         tp, fp = self._cumulative()
         step = max(1, len(tp) // max_points)
-        tp, fp = tp[::step], fp[::step]
+        keep = np.r_[np.arange(0, len(tp), step), len(tp) - 1] if len(tp) else np.zeros(0, int)
+        tp, fp = tp[np.unique(keep)], fp[np.unique(keep)]  # the last point, (1, 1) on the ROC curve, stays
         return {
             "fpr": np.r_[0.0, fp / N], "tpr": np.r_[0.0, tp / P],
             "recall": tp / P, "precision": tp / np.maximum(tp + fp, 1),
