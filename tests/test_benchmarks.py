@@ -147,3 +147,17 @@ def test_seed_study_tiny_and_resumable(tmp_path):
     assert "| lesion |" in (tmp_path / "results" / "tiny.md").read_text()
     second = subprocess.run(command, capture_output=True, text=True, cwd=repo, timeout=900)
     assert second.returncode == 0 and second.stderr.count("complete run: nothing to do") == 2
+
+
+@pytest.mark.parametrize("study", sorted((BENCHMARKS / "studies").glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_studies_are_valid(study):
+    import yaml
+
+    from benchmarks.seeds import load_study
+    from hecl_keras.config import load_config
+
+    s = load_study(study)
+    assert s["name"] == study.stem and len(s["seeds"]) >= 3
+    repo = Path(__file__).resolve().parents[1]
+    for overrides in yaml.safe_load(study.read_text())["variants"].values():
+        load_config(repo / s["config"], s["set"] + overrides)
