@@ -26,6 +26,8 @@ CASES = [
     (["train", QUICKSTART, "--set", "train.epochs=0"], "train.epochs must be >= 1"),
     (["train", QUICKSTART, "--set", "train.learning_rate=-1"], "train.learning_rate must be > 0"),
     (["data", "inspect", "{d}/photo.jpg", "--quiet"], "photo.jpg is a file"),
+    (["train", QUICKSTART, "--set", "model.options={{depth:3}}"], "'depth:3' not an option of 'unet_plus_plus'"),
+    (["train", QUICKSTART, "--set", "model.backbone=unet3"], "unknown backbone 'unet3'"),
     (["evaluate", "--model", "{d}/random.keras", "--out", "{d}/e"], "random.keras"),
 ]
 

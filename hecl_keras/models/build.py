@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 
 from hecl_keras.config import ConfigError
-from hecl_keras.models.registry import get_backbone, output_stride
+from hecl_keras.models.registry import BACKBONES, get_backbone, output_stride
 from hecl_keras.models.segmenter import Segmenter
 
 
@@ -16,6 +18,14 @@ def build_model(config) -> Segmenter:
     """
     m = config.model
     options = {"base_filters": m.base_filters, **m.options}
+    if m.backbone not in BACKBONES:
+        raise ConfigError(f"model.backbone: unknown backbone {m.backbone!r}. Available: {', '.join(sorted(BACKBONES))}")
+    accepted = set(inspect.signature(BACKBONES[m.backbone]).parameters) - {"input_shape", "name"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ConfigError(f"model.options: {', '.join(map(repr, unknown))} not an option of {m.backbone!r}; "
+                          f"valid: {', '.join(sorted(accepted - {'base_filters'}))} (YAML needs a space after "
+                          "the colon: {depth: 3})")
     backbone = get_backbone(m.backbone, **options)
     stride = output_stride(m.backbone, **m.options)
     for side in config.augment.crop_size:
