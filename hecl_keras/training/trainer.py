@@ -92,9 +92,9 @@ def _differences(old: dict, new: dict, prefix=""):
 def prepare_run_dir(run_dir: Path, config, force=False) -> str:
     """Decides what a run folder means for this command: ``"new"``, ``"resume"`` or ``"complete"``.
 
-    A folder with ``result.json`` is complete (nothing to do). A folder with a
-    ``config.yaml`` that differs from ``config`` is an error (it would mix two
-    experiments). ``force`` deletes the run's outputs first (only the files a
+    A folder with ``result.json`` is complete (nothing to do). A folder whose run
+    finished at least one epoch under a ``config.yaml`` that differs from ``config``
+    is an error (it would mix two experiments). ``force`` deletes the run's outputs first (only the files a
     run writes; anything else in the folder stays).
     """
     if force:
@@ -106,7 +106,9 @@ def prepare_run_dir(run_dir: Path, config, force=False) -> str:
                 path.unlink()
         return "new"
     saved = run_dir / "config.yaml"
-    if saved.is_file():
+    started = any((run_dir / name).is_file() for name in ("result.json", "backup/training_metadata.json")) or \
+        len(read_log(run_dir / "log.csv")) > 0
+    if saved.is_file() and started:  # a folder that never finished an epoch just takes the new config
         changed = _differences(config_to_dict(load_config(saved)), config_to_dict(config))
         if changed:
             raise ConfigError(f"{run_dir} holds a run with a different config ({'; '.join(changed[:5])}). "
