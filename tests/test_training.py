@@ -66,7 +66,7 @@ def test_same_config_twice_gives_identical_runs(uninterrupted_run, tmp_path):
     _, first = uninterrupted_run
     config = load_config(QUICKSTART, TINY + ["train.epochs=3", "eval.after_training=[]"])
     train(config, run_dir=tmp_path, verbose=0)
-    assert (tmp_path / "log.csv").read_text() == (first / "log.csv").read_text()
+    assert (tmp_path / "log.csv").read_bytes() == (first / "log.csv").read_bytes()
     for a, b in zip(_weights(first / "model.keras"), _weights(tmp_path / "model.keras")):
         np.testing.assert_array_equal(a, b)
 
@@ -100,7 +100,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(uninterrupted_run, tmp_p
     result = train(config, run_dir=tmp_path, verbose=0)
     assert "resuming from epoch 2 of 3" in capsys.readouterr().err
     assert result["status"] == "resumed" and result["resumed_from_epoch"] == 1
-    assert (tmp_path / "log.csv").read_text() == (straight / "log.csv").read_text()
+    assert (tmp_path / "log.csv").read_bytes() == (straight / "log.csv").read_bytes()
     for name in ("model.keras", "checkpoints/best.keras"):
         for a, b in zip(_weights(straight / name), _weights(tmp_path / name)):
             np.testing.assert_array_equal(a, b)
@@ -175,3 +175,15 @@ def test_time_budget_stops_and_halves_the_learning_rate():
     assert budget.steps == 11 and budget.stopped_early
     assert budget.epoch_steps == [4, 4, 3]
     assert budget.seconds_per_step() == pytest.approx(10.0)
+
+
+def test_truncate_log_keeps_rows_before_the_resumed_epoch_byte_for_byte(tmp_path):
+    from hecl_keras.training.trainer import read_log, truncate_log
+
+    log = tmp_path / "log.csv"
+    log.write_bytes(b"epoch,loss\r\n0,0.5\r\n1,0.4\r\n2,0.3\r\n")
+    truncate_log(log, 2)
+    assert log.read_bytes() == b"epoch,loss\r\n0,0.5\r\n1,0.4\r\n"
+    assert [r["epoch"] for r in read_log(log)] == [0, 1]
+    truncate_log(log, 0)
+    assert log.read_bytes() == b""

@@ -137,9 +137,9 @@ def truncate_log(path: Path, epochs: int) -> None:
     """Keeps the header and the rows of epochs < ``epochs``: rows of an epoch that will be run again go."""
     if not path.is_file():
         return
-    lines = path.read_text().splitlines(keepends=True)
-    kept = lines[:1] + [line for line in lines[1:] if line.strip() and int(line.split(",", 1)[0]) < epochs]
-    path.write_text("".join(kept) if len(kept) > 1 else "")
+    lines = path.read_bytes().splitlines(keepends=True)  # bytes: keep CSVLogger's own line endings (\r\n)
+    kept = lines[:1] + [line for line in lines[1:] if line.strip() and int(line.split(b",", 1)[0]) < epochs]
+    path.write_bytes(b"".join(kept) if len(kept) > 1 else b"")
 
 
 def best_logged(rows, monitor, mode):
