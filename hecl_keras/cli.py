@@ -147,31 +147,29 @@ def _cmd_predict(args):
 
 
 def _cmd_evaluate(args):
-    from hecl_keras.config import load_config
-    from hecl_keras.data.experiment import load_experiment_data
+    from hecl_keras.config import ConfigError, load_config
+    from hecl_keras.data.experiment import default_split, evaluation_items
     from hecl_keras.evaluation.runner import evaluate_model
     from hecl_keras.inference.loading import find_run_config
     from hecl_keras.saving import load_model
 
     model_path = Path(args.model)
+    model = load_model(model_path)  # first: a file that is not a model is the error to report
     config_path = args.config or find_run_config(model_path)
     if config_path is None:
-        print("No config.yaml found next to the model; pass --config (it sets the working scale and tile size).",
-              file=sys.stderr)
-        return 2
+        raise ConfigError(f"No config.yaml next to {model_path} or in its parent folders: pass --config (the run's "
+                          "config sets the working scale and tile size)")
     overrides = list(args.set or [])
     if args.data:
         overrides.append(f"data.source={args.data}")
     config = load_config(config_path, overrides)
-    if args.split == "test" and config.data.source != "synthetic":
+    split = args.split or default_split(config.data)
+    if split == "test" and config.data.source != "synthetic":
         print("Scoring the test split: use it once, for final numbers, never to choose settings.", file=sys.stderr)
-    model = load_model(model_path)
-    data = load_experiment_data(config.data)
-    if not data.split.get(args.split):
-        print(f"Split {args.split!r} is empty or missing in {config.data.source}.", file=sys.stderr)
-        return 2
+    items, count = evaluation_items(config.data, split)
+    print(f"scoring {count} images of split {split!r} of {config.data.source}", file=sys.stderr)
     protocols = ("standard", "paper") if args.protocol == "both" else (args.protocol,)
-    evaluate_model(model, config, data.originals(args.split), args.out, protocols=protocols, threshold=args.threshold)
+    evaluate_model(model, config, items, args.out, protocols=protocols, threshold=args.threshold)
     return 0
 
 
@@ -210,7 +208,8 @@ def build_parser():
     p = sub.add_parser("evaluate", help="score a trained model on full-resolution images")
     p.add_argument("--model", required=True, help=".keras model")
     p.add_argument("--data", default=None, help="dataset folder (default: the run config's data.source)")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--split", default=None, choices=["train", "val", "test", "all"],
+                   help="default: test if the data has one, else all (every pair of a flat images/ + masks/ folder)")
     p.add_argument("--protocol", default="both", choices=["standard", "paper", "both"])
     p.add_argument("--threshold", type=float, default=None,
                    help="mask threshold (default: the one chosen on validation after training, else 0.5)")

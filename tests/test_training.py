@@ -187,3 +187,17 @@ def test_truncate_log_keeps_rows_before_the_resumed_epoch_byte_for_byte(tmp_path
     assert [r["epoch"] for r in read_log(log)] == [0, 1]
     truncate_log(log, 0)
     assert log.read_bytes() == b""
+
+
+def test_evaluate_a_flat_folder_scores_every_pair(tiny_run, small_dataset, tmp_path, capsys):
+    """A user's own images/ + masks/ folder: --split defaults to all, no training set is loaded."""
+    _, run_dir = tiny_run
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(run_dir / "checkpoints" / "best.keras"), "--data", str(small_dataset),
+                 "--protocol", "standard", "--out", str(out)]) == 0
+    assert "scoring 3 images of split 'all'" in capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sorted(r["id"] for r in metrics["standard"]["per_image"]) == ["img_0", "img_1", "img_2"]
+    assert main(["evaluate", "--model", str(run_dir / "model.keras"), "--data", str(small_dataset), "--split", "test",
+                 "--out", str(out)]) == 2
+    assert "has no 'test' split" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import sys
 from hecl_keras.data.augment import augment_config
 from hecl_keras.data.cache import ArrayCache
 from hecl_keras.data.datasets import load_splits
+from hecl_keras.data.errors import DataError
 from hecl_keras.data.pipeline import AugmentedBatches, CropPlanner, SyncEpoch, tf_training_dataset, tile_pairs
 from hecl_keras.data.preprocess import (
     Pair,
@@ -90,6 +91,38 @@ def _from_disk(data_config, show_progress=True):
 
     split = {"train": train_ids, "val": val_ids, "test": test_ids}
     return ExperimentData([pairs[i] for i in train_ids], [pairs[i] for i in val_ids], split, originals)
+
+
+def evaluation_items(data_config, split):
+    """``(items, count)``: the (id, image, mask) of a split at original resolution, read lazily.
+
+    ``"test"`` and ``"all"`` (every pair of every split; the only split of a flat
+    ``images/`` + ``masks/`` folder) are read straight from the folder: no training
+    image is loaded or preprocessed. ``"train"`` and ``"val"`` need the seeded
+    validation split of the experiment. Raises :class:`DataError` for a split the
+    data does not have.
+    """
+    if data_config.source == "synthetic" or split in ("train", "val"):
+        if split == "all":
+            raise DataError("split 'all' needs a dataset folder; the synthetic set has train, val and test")
+        data = load_experiment_data(data_config)
+        ids = data.split.get(split) or []
+        if not ids:
+            raise DataError(f"Split {split!r} is empty or missing in {data_config.source}.")
+        return data.originals(split), len(ids)
+    splits = load_splits(data_config.source, mask_suffix=data_config.mask_suffix)
+    samples = [s for name in splits for s in splits[name]] if split == "all" else splits.get(split, [])
+    if not samples:
+        raise DataError(f"{data_config.source} has no {split!r} split (it has: {', '.join(splits)}); "
+                        "use --split all to score every pair of a folder")
+    return ((s.id, *read_pair(s)) for s in samples), len(samples)
+
+
+def default_split(data_config) -> str:
+    """``"test"`` when the data has a test split (IDRiD, split folders, synthetic), else ``"all"``."""
+    if data_config.source == "synthetic":
+        return "test"
+    return "test" if "test" in load_splits(data_config.source, mask_suffix=data_config.mask_suffix) else "all"
 
 
 def load_experiment_data(data_config, show_progress=True) -> ExperimentData:
