@@ -52,6 +52,22 @@ def test_input_size_errors_say_what_to_use():
     assert output_stride("cenet") == 32 and output_stride("unet", depth=3) == 4
 
 
+def test_segmenter_without_input_shape_says_what_to_pad_to(tmp_path):
+    """Built for any size (H, W = None), a wrong size still gets the "pad to" message, also after reloading."""
+    import keras
+
+    from hecl_keras.models.segmenter import Segmenter
+
+    model = Segmenter(get_backbone("unet", base_filters=4, depth=3))
+    with pytest.raises(ValueError, match="multiples of 4.*height=50; pad or crop it to 52"):
+        model.predict(np.zeros((1, 50, 48, 3), "float32"), verbose=0)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert reloaded.output_stride == 4
+    with pytest.raises(ValueError, match="pad or crop it to 52"):
+        reloaded.predict(np.zeros((1, 48, 50, 3), "float32"), verbose=0)
+
+
 def test_segmenter_fit_predict_and_reload(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.random((4, 32, 32, 3)).astype("float32")

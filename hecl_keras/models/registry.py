@@ -48,4 +48,6 @@ def get_backbone(name, **options):
         keras.Model with outputs ``{"logits": (B,H,W,1), "features": (B,H,W,C)}``.
     """
     _check_name(name)
-    return BACKBONES[name](**options)
+    model = BACKBONES[name](**options)
+    model.output_stride = output_stride(name, **options)  # the segmenter checks input sizes against it
+    return model

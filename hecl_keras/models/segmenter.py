@@ -4,6 +4,7 @@ import keras
 
 from hecl_keras.losses.supervised import SUPERVISED_LOSSES, get_supervised_loss
 from hecl_keras.metrics.keras_metrics import segmentation_metrics
+from hecl_keras.models.inputs import check_input_size
 
 
 @keras.saving.register_keras_serializable(package="hecl_keras")
@@ -16,6 +17,8 @@ class Segmenter(keras.Model):
 
     Args:
         backbone: keras.Model from :func:`hecl_keras.models.get_backbone`.
+        output_stride: int or None. Input H and W must be multiples of it; default the
+            backbone's (set by ``get_backbone``).
         decision_threshold: float or None. The probability threshold for masks,
             chosen on validation after training (``hecl train`` sets it); saved
             with the model and used by ``hecl evaluate/predict/export`` unless
@@ -27,9 +30,11 @@ class Segmenter(keras.Model):
         >>> model.fit(images, masks, epochs=1)   # images (N,H,W,3), masks (N,H,W,1)
     """
 
-    def __init__(self, backbone, decision_threshold=None, **kwargs):
+    def __init__(self, backbone, decision_threshold=None, output_stride=None, **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
+        # Input H and W must be multiples of this (from get_backbone; saved with the model).
+        self.output_stride = output_stride or getattr(backbone, "output_stride", None)
         self.decision_threshold = None if decision_threshold is None else float(decision_threshold)
         self.create_trackers()
         if backbone.built:
@@ -46,6 +51,8 @@ class Segmenter(keras.Model):
         self.built = True
 
     def call(self, images, training=False):
+        if self.output_stride:  # a clear "pad to" message instead of a shape error deep in the decoder
+            check_input_size(images.shape[1], images.shape[2], self.output_stride, self.backbone.name)
         outputs = self.backbone(images, training=training)
         return outputs if training else outputs["logits"]
 
@@ -88,7 +95,7 @@ class Segmenter(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "backbone": keras.saving.serialize_keras_object(self.backbone),
-                "decision_threshold": self.decision_threshold}
+                "decision_threshold": self.decision_threshold, "output_stride": self.output_stride}
 
     @classmethod
     def from_config(cls, config):
