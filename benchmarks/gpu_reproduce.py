@@ -31,6 +31,7 @@ from hecl_keras.data.pack import load_pack
 from hecl_keras.data.preprocess import PreprocessConfig
 from hecl_keras.evaluation.protocols import evaluate_standard, score_paper
 from hecl_keras.inference.predictor import Predictor, keras_predict_fn
+from hecl_keras.metrics.pixel_curves import PooledCurves
 from hecl_keras.models.build import build_compiled_model
 from hecl_keras.training.callbacks import TimeBudget
 
@@ -82,10 +83,16 @@ def evaluate_variant(model, config, pack):
         return test_image.transform.invert(predictor.predict_working(test_image.image))
 
     start = time.perf_counter()
-    standard, _ = evaluate_standard(at_original_resolution, [(t.id, t, t.mask) for t in pack.test], e.threshold)
-    paper = score_paper(predict_fn, ((t.id, t.paper_image, t.paper_mask) for t in pack.test), len(pack.test),
-                        e.threshold)
-    return {"standard": standard["pooled"], "paper": paper, "eval_seconds": time.perf_counter() - start}
+    # The decision threshold is chosen on the validation images (at working scale), as hecl train does;
+    # the paper protocol keeps the authors' 0.5.
+    val_curves = PooledCurves()
+    for pair in pack.val:
+        val_curves.update(predictor.predict_working(pair.image), pair.mask)
+    threshold = e.threshold if e.threshold is not None else val_curves.best_f1_threshold()[0]
+    standard, _ = evaluate_standard(at_original_resolution, [(t.id, t, t.mask) for t in pack.test], threshold)
+    paper = score_paper(predict_fn, ((t.id, t.paper_image, t.paper_mask) for t in pack.test), len(pack.test), 0.5)
+    return {"standard": {**standard["pooled"], "threshold": threshold}, "paper": paper,
+            "eval_seconds": time.perf_counter() - start}
 
 
 def table(results):

@@ -16,6 +16,7 @@ PyTorch CPU: ``pip install torch==2.13.0``.
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -231,8 +232,11 @@ def main(argv=None):
             tf_rate = keras_rate(w, s, args.batch, args.steps, h)
             pt_rate = torch_rate(w, s, args.batch, args.steps, h) if torch is not None else float("nan")
         jx = jax.get(f"{w}/{s}/{h}", float("nan"))
-        print(f"| {'HECL' if h else 'supervised'} | {w} | {s} | {tf_rate:.2f} | {jx:.2f} | {pt_rate:.2f} | "
-              f"{tf_rate / pt_rate:.2f}x |")
+        def cell(value, suffix=""):  # "n/a" where a framework is not installed (not a failed measurement)
+            return "n/a" if math.isnan(value) else f"{value:.2f}{suffix}"
+
+        print(f"| {'HECL' if h else 'supervised'} | {w} | {s} | {cell(tf_rate)} | {cell(jx)} | {cell(pt_rate)} | "
+              f"{cell(tf_rate / pt_rate, 'x')} |")
 
 
 if __name__ == "__main__":

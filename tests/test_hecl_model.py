@@ -94,7 +94,7 @@ def test_bad_arguments():
 
 
 def test_config_builds_hecl_model():
-    from hecl_keras.training.trainer import build_model
+    from hecl_keras.models import build_model
 
     config = load_config(QUICKSTART, ["hecl.enabled=true", "hecl.grid=4", "hecl.form=ntxent"])
     model = build_model(config)
