@@ -45,7 +45,6 @@ def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"
         bar = Progress(len(items), "evaluating (standard protocol)") if show_progress else None
         metrics["standard"], curves = evaluate_standard(predictor, items, chosen, bar, keep)
         metrics["standard"]["threshold"] = chosen
-        metrics["standard"]["best_f1_threshold"] = curves.best_f1_threshold()[0]
         plot_curves(curves, out_dir)
         write_image(out_dir / "predictions.png", contact_sheet(pictures))
     if "paper" in protocols:
