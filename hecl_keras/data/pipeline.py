@@ -78,7 +78,6 @@ class CropPlanner:
         # Flat indices of lesion pixels per image (lesions are rare: small arrays).
         self.lesion_pixels = [np.flatnonzero(m[..., 0]) for m in masks]
         self.epoch = 0
-        self._passes = 0
 
     @classmethod
     def from_pairs(cls, pairs, repeats, seed, augment_config: AugmentConfig):
@@ -103,12 +102,6 @@ class CropPlanner:
             if on_lesion[j] and len(pixels):
                 centres[j] = divmod(int(pixels[int(picks[j] * len(pixels))]), self.width)
         return order, seeds, centres
-
-    def next_plan(self):
-        """The plan of the current epoch (the generator of one pass calls this)."""
-        epoch = self.epoch
-        self._passes += 1
-        return self.plan(epoch)
 
     def pass_done(self):
         self.epoch += 1  # overridden by SyncEpoch when it is used
@@ -144,17 +137,25 @@ def _jittered(centres, config, seeds):
     return centres + np.round(jitter * np.array(config.crop_size) / 2).astype(int)
 
 
-def _plan_sources(images, masks, planner, config):
-    """One epoch's (image, mask, seed) sources: whole images, or windows around the planned centres."""
-    order, seeds, centres = planner.next_plan()
+def _epoch_plan(planner, config, epoch):
+    """``planner.plan(epoch)`` with window centres jittered (the plan both pipelines crop from)."""
+    order, seeds, centres = planner.plan(epoch)
     if config.crop_sampling == "window":
         centres = _jittered(centres, config, seeds)
-    for i, seed, centre in zip(order, seeds, centres):
-        if config.crop_sampling == "window":
-            size = config.window_size
-            yield window(images[i], centre, size), window(masks[i], centre, size), seed
-        else:
-            yield images[i], masks[i], seed
+    return order, seeds, centres
+
+
+def _crop_source(image, mask, centre, config):
+    """What augmentation starts from: the whole (padded) image, or the window around ``centre``."""
+    if config.crop_sampling == "window":
+        return window(image, centre, config.window_size), window(mask, centre, config.window_size)
+    return image, mask
+
+
+def _plan_sources(images, masks, planner, config):
+    """One epoch's (image, mask, seed) sources, for the ``tf.data`` generator."""
+    for i, seed, centre in zip(*_epoch_plan(planner, config, planner.epoch)):
+        yield (*_crop_source(images[i], masks[i], centre, config), seed)
     planner.pass_done()
 
 
@@ -273,20 +274,14 @@ class AugmentedBatches(keras.utils.PyDataset):
 
     def _plan(self):
         if self._planned is None or self._planned[0] != self.epoch:
-            order, seeds, centres = self.planner.plan(self.epoch)
-            if self.config.crop_sampling == "window":
-                centres = _jittered(centres, self.config, seeds)
-            self._planned = (self.epoch, order, seeds, centres)
+            self._planned = (self.epoch, *_epoch_plan(self.planner, self.config, self.epoch))
         return self._planned[1:]
 
     def __getitem__(self, index):
         order, seeds, centres = self._plan()
         xs, ys = [], []
         for j in range(index * self.batch_size, (index + 1) * self.batch_size):
-            image, mask = self.images[order[j]], self.masks[order[j]]
-            if self.config.crop_sampling == "window":
-                image = window(image, centres[j], self.config.window_size)
-                mask = window(mask, centres[j], self.config.window_size)
+            image, mask = _crop_source(self.images[order[j]], self.masks[order[j]], centres[j], self.config)
             x, y = augment_seeded(self.augmenter, image.astype(np.float32) / 255.0, mask.astype(np.float32),
                                   seeds[j])
             xs.append(keras.ops.convert_to_numpy(x))
