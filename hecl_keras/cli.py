@@ -147,18 +147,15 @@ def _cmd_predict(args):
 
 
 def _cmd_evaluate(args):
-    from hecl_keras.config import ConfigError, load_config
+    from hecl_keras.config import load_config
     from hecl_keras.data.experiment import default_split, evaluation_items
     from hecl_keras.evaluation.runner import evaluate_model
-    from hecl_keras.inference.loading import find_run_config
+    from hecl_keras.inference.loading import run_config_path
     from hecl_keras.saving import load_model
 
     model_path = Path(args.model)
     model = load_model(model_path)  # first: a file that is not a model is the error to report
-    config_path = args.config or find_run_config(model_path)
-    if config_path is None:
-        raise ConfigError(f"No config.yaml next to {model_path} or in its parent folders: pass --config (the run's "
-                          "config sets the working scale and tile size)")
+    config_path = run_config_path(model_path, args.config)
     overrides = list(args.set or [])
     if args.data:
         overrides.append(f"data.source={args.data}")

@@ -16,6 +16,17 @@ def find_run_config(model_path):
     return None
 
 
+def run_config_path(model_path, config_path=None):
+    """``config_path``, else the run's ``config.yaml`` (:func:`find_run_config`); ConfigError when there is none."""
+    found = config_path or find_run_config(model_path)
+    if found is None:
+        from hecl_keras.config import ConfigError
+
+        raise ConfigError(f"No config.yaml next to {model_path} or in its parent folders: pass --config (the run's "
+                          "config sets the working scale and tile size)")
+    return found
+
+
 def saved_model_dir(path):
     """``path`` itself if it holds ``saved_model.pb``, else its highest numeric version folder that does."""
     path = Path(path)
@@ -50,12 +61,6 @@ def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
     from hecl_keras.saving import load_model
 
     model = load_model(model_path)  # first: a file that is not a model is the error to report
-    config_path = config_path or find_run_config(model_path)
-    if config_path is None:
-        from hecl_keras.config import ConfigError
-
-        raise ConfigError(f"No config.yaml next to {model_path} or in its parent folders: pass --config (the run's "
-                          "config sets the working scale and tile size)")
-    config = load_config(config_path)
+    config = load_config(run_config_path(model_path, config_path))
     predictor = Predictor.from_config(keras_predict_fn(model), config, overlap, tta_flip)
     return predictor, resolve_threshold(model, config)
