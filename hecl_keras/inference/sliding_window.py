@@ -7,24 +7,38 @@ import math
 import numpy as np
 
 
-def gaussian_weights(height, width, sigma_scale=0.125):
-    """(h, w) float32 importance map: a Gaussian centred on the tile, sigma = scale * size, min 1e-3."""
-    yy = np.arange(height) - (height - 1) / 2
-    xx = np.arange(width) - (width - 1) / 2
-    g = np.exp(-(yy[:, None] ** 2) / (2 * (sigma_scale * height) ** 2)
-               - (xx[None, :] ** 2) / (2 * (sigma_scale * width) ** 2))
-    g = g / g.max()
-    return np.maximum(g, 1e-3).astype(np.float32)
+def _bell(n, sigma_scale):
+    """(n,) Gaussian of sigma ``sigma_scale * n`` centred on the tile, shifted and scaled to 1 at the centre, 0 at the ends."""
+    r = np.arange(n) - (n - 1) / 2
+    g = np.exp(-(r ** 2) / (2 * (sigma_scale * n) ** 2))
+    return (g - g.min()) / (1.0 - g.min()) if g.min() < 1.0 else np.ones(n)
+
+
+def gaussian_weights(height, width, sigma_scale=0.125, floor=1e-9):
+    """(h, w) float32 importance map of a tile: 1 at its centre, falling to ``floor`` at its edges.
+
+    The model's outputs near a tile's edge see zero padding and are the least
+    reliable, so the weight there goes to (almost) zero: a tile edge inside the
+    image then leaves no seam, because the neighbouring tile, whose weight there
+    is larger by many orders of magnitude, decides those pixels. ``floor`` > 0
+    keeps pixels that only tile edges cover (the image's own border) defined.
+    """
+    return np.maximum(_bell(height, sigma_scale)[:, None] * _bell(width, sigma_scale)[None, :],
+                      floor).astype(np.float32)
 
 
 def tile_starts(length, tile, overlap):
-    """Start offsets of tiles of size ``tile`` covering ``length`` with fractional ``overlap``."""
+    """Start offsets of tiles of size ``tile`` covering ``length``, evenly spaced, overlapping by at least ``overlap``.
+
+    Even spacing (as nnU-Net does) rather than a fixed stride with the last tile
+    pushed back: two nearly coincident tiles would put one tile's unreliable edge
+    where the other is also near its edge, which shows as a seam.
+    """
     if length <= tile:
         return [0]
     stride = max(1, int(round(tile * (1.0 - overlap))))
     count = math.ceil((length - tile) / stride) + 1
-    starts = [min(i * stride, length - tile) for i in range(count)]
-    return sorted(set(starts))
+    return sorted({int(round(s)) for s in np.linspace(0, length - tile, count)})
 
 
 def predict_tiled(predict_fn, image, tile_size=(512, 512), overlap=0.25, tta_flip=False, batch_size=4):
