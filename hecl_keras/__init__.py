@@ -2,8 +2,10 @@
 
 import os as _os
 
-# TensorFlow's C++ start-up chatter (oneDNN, CPU feature notes) hides real messages.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log (CPU feature notes, the absl "before InitializeLog" line, a harmless tf.data
+# "NodeDef mentions attribute use_unbounded_threadpool" error on every training start) hides real
+# messages; failures reach the user as Python exceptions anyway. TF_CPP_MIN_LOG_LEVEL=0 brings it back.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 

@@ -66,3 +66,17 @@ def test_hecl_help_does_not_load_tensorflow():
             "print('LOADED', 'tensorflow' in sys.modules, 'keras' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip().splitlines()[-1] == "LOADED False False", done.stderr[-2000:]
+
+
+def test_no_tensorflow_start_up_noise():
+    """`import hecl_keras` silences TensorFlow's C++ log: a parallel tf.data map (as training uses) prints nothing."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import hecl_keras, tensorflow as tf\n"
+            "ds = tf.data.Dataset.range(4).map(lambda x: x + 1, num_parallel_calls=2, deterministic=True)\n"
+            "import os; print(sum(ds.as_numpy_iterator()), os.environ['TF_CPP_MIN_LOG_LEVEL'])")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert done.stdout.strip() == "10 3" and done.stderr == "", done.stderr[-2000:]
