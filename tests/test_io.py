@@ -20,7 +20,23 @@ def test_grayscale_converted_with_warning(tmp_path):
     assert out.shape == (8, 8, 3) and (out == 100).all()
 
 
-def test_16_bit_image_refused(tmp_path):
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16_bit_rgb_reduced_to_8_bits_with_warning(tmp_path, suffix):
+    import cv2
+
+    rgb = np.random.default_rng(0).integers(0, 65536, (8, 9, 3)).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / f"c{suffix}"), rgb[..., ::-1])  # OpenCV writes BGR
+    with pytest.warns(UserWarning, match="16-bit RGB image reduced to 8 bits"):
+        out = read_image(tmp_path / f"c{suffix}")
+    np.testing.assert_array_equal(out, (rgb // 256).astype(np.uint8))
+
+
+def test_8_bit_rgb_reads_without_warning(tmp_path, recwarn):
+    Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(tmp_path / "p.png")
+    assert (read_image(tmp_path / "p.png") == 7).all() and not recwarn.list
+
+
+def test_16_bit_grayscale_refused(tmp_path):
     Image.fromarray(np.full((8, 8), 40000, np.uint16)).save(tmp_path / "d.png")
     with pytest.raises(DataError, match="d.png.*16-bit"):
         read_image(tmp_path / "d.png")

@@ -31,6 +31,9 @@ def _open(path: Path) -> Image.Image:
         raise DataError(f"File not found: {path}")
     try:
         img = Image.open(path)
+        # Pillow decodes 16-bit-per-channel RGB (PNG "RGB;16B", TIFF "RGB;16N") to 8-bit "RGB", keeping
+        # each sample's high byte; remember that it happened (the tile list is gone after load()).
+        img.info["hecl_16_bit_rgb"] = img.mode == "RGB" and any(";16" in str(t.args) for t in img.tile)
         img.load()
     except UnidentifiedImageError as exc:
         raise DataError(f"Not an image file (or an unsupported format): {path}") from exc
@@ -43,8 +46,10 @@ def read_image(path) -> np.ndarray:
     """Reads an 8-bit RGB image.
 
     Grayscale and RGBA/palette images are converted to RGB with a warning;
-    16-bit or float images are refused (this library works on 8-bit fundus
-    photographs).
+    16-bit RGB images are reduced to 8 bits per channel (each sample's high
+    byte, i.e. ``value // 256``) with a warning; 16-bit grayscale and float
+    images are refused (a fundus photograph is colour; these are more likely
+    masks or measurements).
 
     Args:
         path: str or Path. An image file (JPEG, PNG, TIFF, BMP).
@@ -56,9 +61,11 @@ def read_image(path) -> np.ndarray:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F") or mode.startswith("I;16"):
         raise DataError(
-            f"{path}: {mode} image (16-bit or float); expected an 8-bit RGB image. "
-            "Convert it to 8 bits per channel first."
+            f"{path}: {mode} image (16-bit grayscale or float); expected an RGB fundus photograph "
+            "(8 or 16 bits per channel). Convert it to RGB first."
         )
+    if img.info.get("hecl_16_bit_rgb"):
+        warnings.warn(f"{path}: 16-bit RGB image reduced to 8 bits per channel", stacklevel=2)
     if mode != "RGB":
         if mode not in ("L", "LA", "RGBA", "P", "1", "CMYK", "YCbCr"):
             raise DataError(f"{path}: unsupported image mode {mode!r}; expected 8-bit RGB.")
