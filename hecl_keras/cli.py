@@ -20,7 +20,7 @@ def _cmd_data_inspect(args):
     try:
         report = inspect_dataset(args.path, mask_suffix=args.mask_suffix, progress=bar)
     except DataError as exc:
-        report = {"path": str(args.path), "splits": {}, "problems": [str(exc)]}
+        report = {"path": str(args.path), "splits": {}, "problems": [str(exc)], "warnings": []}
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -29,6 +29,8 @@ def _cmd_data_inspect(args):
             frac = f"lesion fraction min {lf['min']:.4%} median {lf['median']:.4%} max {lf['max']:.4%}" if lf else ""
             print(f"{name}: {s['images']} images, {s['masks']} masks, {s['pairs']} readable pairs, "
                   f"sizes {s['image_sizes']}, {s['lesion_free']} lesion-free; {frac}")
+        for w in report["warnings"]:
+            print(f"WARNING: {w}")
         for p in report["problems"]:
             print(f"PROBLEM: {p}")
         if not report["problems"]:

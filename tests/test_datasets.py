@@ -77,7 +77,13 @@ def test_inspect_report_and_cli_exit_codes(tmp_path, small_dataset, capsys):
     assert (s["images"], s["masks"], s["pairs"]) == (3, 3, 3)
     assert s["image_sizes"] == {"128x96": 3}
     assert 0 < s["lesion_fraction"]["min"] <= s["lesion_fraction"]["median"] <= s["lesion_fraction"]["max"] < 0.2
-    assert report["problems"] == []
+    assert report["problems"] == [] and report["warnings"] == []
+    # A black photograph is a warning (it reads fine, but no lesion can be found in it), not a problem.
+    Image.fromarray(np.zeros((96, 128, 3), np.uint8)).save(small_dataset / "images" / "img_2.png")
+    assert main(["data", "inspect", str(small_dataset), "--quiet"]) == 0
+    assert "WARNING: " in capsys.readouterr().out
+    report = inspect_dataset(small_dataset)
+    assert len(report["warnings"]) == 1 and "img_2.png: no field of view" in report["warnings"][0]
     assert main(["data", "inspect", str(small_dataset), "--json", "--quiet"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["splits"]["all"]["pairs"] == 3

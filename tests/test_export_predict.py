@@ -107,13 +107,21 @@ def test_predict_cli_outputs_and_failures(trained, exported, tmp_path, which):
     (inputs / "cut.jpg").write_bytes(data[: len(data) // 2])
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(inputs / "tiny.png")
     Image.fromarray(np.full((80, 80), 30000, np.uint16)).save(inputs / "deep.png")
+    Image.fromarray(np.zeros((96, 96, 3), np.uint8)).save(inputs / "black.png")  # predicted, with a warning
+    spot = np.zeros((200, 200, 3), np.uint8)
+    spot[90:110, 90:110] = 150  # a 1 % field of view
+    Image.fromarray(spot).save(inputs / "spot.png")
     model = str(trained if which == "keras" else exported)
     out = tmp_path / "out"
     with pytest.warns(UserWarning, match="converted to RGB"):
         code = main(["predict", "--model", model, str(inputs), str(tmp_path / "missing.jpg"), "--out", str(out)])
     assert code == 1  # some inputs failed
     summary = json.loads((out / "summary.json").read_text())
-    assert sorted(r["file"].rsplit("/", 1)[1] for r in summary["images"]) == ["grey.png", "ok_0.jpg", "ok_1.jpg"]
+    assert sorted(r["file"].rsplit("/", 1)[1] for r in summary["images"]) == [
+        "black.png", "grey.png", "ok_0.jpg", "ok_1.jpg", "spot.png"]
+    warned = {Path(r["file"]).name: r["warning"] for r in summary["images"]}
+    assert "no field of view" in warned["black.png"] and "tiny field of view: 1." in warned["spot.png"]
+    assert warned["ok_0.jpg"] == warned["grey.png"] == ""
     failed = " ".join(f["error"] for f in summary["failures"])
     for name in ("notes.jpg", "cut.jpg", "tiny.png", "deep.png", "missing.jpg"):
         assert name in failed
@@ -126,7 +134,7 @@ def test_predict_cli_outputs_and_failures(trained, exported, tmp_path, which):
 
     with open(out / "summary.csv") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == 8  # one row per input: 3 predicted, 5 failed
+    assert len(table) == 10  # one row per input: 5 predicted, 5 failed
     status = {Path(r["file"]).name: (r["status"], r["error"]) for r in table}
     assert status["ok_0.jpg"] == ("ok", "") and status["missing.jpg"][0] == "failed"
     assert "no such file" in status["missing.jpg"][1]

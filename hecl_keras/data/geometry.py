@@ -102,6 +102,33 @@ def fov_mask(image: np.ndarray, threshold: int = 20) -> np.ndarray:
     return cv2.resize(small.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
 
+def fov_warning(image: np.ndarray, threshold: int = 20, min_fraction: float = 0.1):
+    """Says what is wrong with a photograph's field of view, or ``None`` when it looks like a fundus.
+
+    A fundus photograph's FOV covers most of the frame (about 70 % on IDRiD, 100 %
+    on close-up crops). An image with (almost) no pixel above ``threshold`` in the
+    red channel is black or not a fundus photograph; one whose FOV covers less than
+    ``min_fraction`` is more likely a thumbnail in a frame, a dark exposure or a
+    wrong file. Either way "no lesions found" would be a misleading answer.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        threshold: int. The FOV threshold (``data.fov_threshold``).
+        min_fraction: float. The smallest FOV fraction not reported.
+
+    Returns:
+        A one-line message, or None.
+    """
+    fraction = float(fov_mask_small(image, threshold).mean())
+    if fraction < 0.001:
+        return ("no field of view: the image is black (or nearly) at red-channel threshold "
+                f"{threshold}; nothing can be found in it")
+    if fraction < min_fraction:
+        return (f"tiny field of view: {fraction:.1%} of the image is above red-channel threshold {threshold}; "
+                "check that this is an exposed fundus photograph")
+    return None
+
+
 def find_fov(image: np.ndarray, threshold: int = 20, margin: float = 0.01):
     """Finds the bounding box of a fundus photograph's field of view.
 

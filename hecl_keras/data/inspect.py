@@ -6,6 +6,7 @@ import numpy as np
 
 from hecl_keras.data.datasets import list_files, load_splits, split_folders
 from hecl_keras.data.errors import DataError
+from hecl_keras.data.geometry import fov_warning
 from hecl_keras.data.io import IMAGE_EXTENSIONS, MASK_EXTENSIONS
 from hecl_keras.data.preprocess import read_pair
 
@@ -20,15 +21,17 @@ def inspect_dataset(path, mask_suffix=None, progress=None) -> dict:
 
     Returns:
         ``{"splits": {name: {"images", "masks", "pairs", "image_sizes",
-        "lesion_fraction": {"min", "median", "max"}, "lesion_free"}}, "problems": [...]}``.
+        "lesion_fraction": {"min", "median", "max"}, "lesion_free"}}, "problems": [...], "warnings": [...]}``.
         Each problem is a message naming the file. Nothing is skipped silently:
         a pair that cannot be read is counted out of ``pairs`` and listed.
+        Warnings name readable images whose field of view is missing or tiny
+        (:func:`~hecl_keras.data.geometry.fov_warning`).
     """
     folders = split_folders(path, mask_suffix)
     splits, problems = load_splits(path, mask_suffix=mask_suffix, strict=False)
     total = sum(len(s) for s in splits.values())
     done = 0
-    report = {"path": str(path), "splits": {}, "problems": problems}
+    report = {"path": str(path), "splits": {}, "problems": problems, "warnings": []}
     for name, samples in splits.items():
         sizes, fractions = {}, []
         for sample in samples:
@@ -40,6 +43,9 @@ def inspect_dataset(path, mask_suffix=None, progress=None) -> dict:
                 key = f"{image.shape[1]}x{image.shape[0]}"
                 sizes[key] = sizes.get(key, 0) + 1
                 fractions.append(float(mask.mean()))
+                warning = fov_warning(image)
+                if warning:
+                    report["warnings"].append(f"{sample.image_path}: {warning}")
             done += 1
             if progress is not None:
                 progress(done, total, sample.id)

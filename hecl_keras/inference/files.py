@@ -12,13 +12,14 @@ from __future__ import annotations
 import csv
 import json
 import time
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from hecl_keras.data.errors import DataError
-from hecl_keras.data.geometry import fov_mask
+from hecl_keras.data.geometry import fov_mask, fov_warning
 from hecl_keras.data.io import IMAGE_EXTENSIONS, read_image, write_image
 from hecl_keras.visualize import outline_overlay
 
@@ -93,6 +94,9 @@ def predict_files(predictor, paths, out_dir, threshold=0.5, progress=None, probl
                                 "per side are needed")
             times["decode"] = time.perf_counter() - t
             t = time.perf_counter()
+            warning = fov_warning(image, predictor.preprocess.fov_threshold)
+            if warning:
+                warnings.warn(f"{path}: {warning}", stacklevel=2)
             work, transform = predictor.working(image)
             times["preprocess"] = time.perf_counter() - t
             t = time.perf_counter()
@@ -113,7 +117,8 @@ def predict_files(predictor, paths, out_dir, threshold=0.5, progress=None, probl
         except (DataError, OSError, ValueError) as exc:
             failures.append({"file": str(path), "error": str(exc)})
         else:
-            rows.append({"file": str(path), "width": image.shape[1], "height": image.shape[0], **summary,
+            rows.append({"file": str(path), "warning": warning or "", "width": image.shape[1],
+                         "height": image.shape[0], **summary,
                          "seconds": sum(times.values()), **{f"seconds_{k}": times[k] for k in STAGES}})
         if progress is not None:
             progress(n, len(paths), Path(path).name)
