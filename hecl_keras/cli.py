@@ -46,14 +46,16 @@ def _cmd_data_preview(args):
     from hecl_keras.data.experiment import load_experiment_data
     from hecl_keras.data.io import write_image
     from hecl_keras.data.pipeline import AugmentedBatches
-    from hecl_keras.visualize import contact_sheet, tint_batch
+    from hecl_keras.visualize import TRUTH_KEY, contact_sheet, tint_batch
 
     config = load_config(args.config, args.set)
     data = load_experiment_data(config.data)
     batches = AugmentedBatches(data.train, args.count, augment_config(config), seed=config.train.seed)
     x, y = batches[0]
     pictures = list(tint_batch(x, y, np.zeros_like(y)))
-    write_image(args.out, contact_sheet([np.asarray(p) for p in pictures], columns=min(4, len(pictures))))
+    names = [f"crop {i + 1}" for i in range(len(pictures))]
+    write_image(args.out, contact_sheet([np.asarray(p) for p in pictures], columns=min(4, len(pictures)),
+                                        names=names, key=TRUTH_KEY, title="augmented training crops (epoch 1)"))
     print(f"wrote {args.count} augmented training crops (lesions tinted green) to {args.out}")
     return 0
 

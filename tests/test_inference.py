@@ -26,7 +26,8 @@ def test_tile_starts_cover():
 def edge_artefact_model(tiles):
     """A model that is wrong within a few pixels of every tile edge (as zero padding makes real ones)."""
     h, w = tiles.shape[1:3]
-    to_edge = np.minimum.outer(np.minimum(np.arange(h), np.arange(h)[::-1]), np.minimum(np.arange(w), np.arange(w)[::-1]))
+    rows, cols = np.minimum(np.arange(h), np.arange(h)[::-1]), np.minimum(np.arange(w), np.arange(w)[::-1])
+    to_edge = np.minimum.outer(rows, cols)
     return np.broadcast_to((0.02 + 0.5 * np.exp(-to_edge / 4.0))[None, :, :, None], (len(tiles), h, w, 1))
 
 

@@ -10,7 +10,9 @@ from hecl_keras.evaluation.protocols import evaluate_paper, evaluate_standard
 from hecl_keras.evaluation.report import plot_curves, write_metrics
 from hecl_keras.inference.predictor import Predictor, keras_predict_fn, resolve_threshold
 from hecl_keras.progress import Progress
-from hecl_keras.visualize import confusion_overlay, contact_sheet
+from hecl_keras.visualize import CONFUSION_KEY, confusion_overlay, contact_sheet
+
+SHEET_IMAGES = 12
 
 
 def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"), show_progress=True,
@@ -22,7 +24,7 @@ def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"
 
     Writes ``metrics.json``, ``metrics.md``, ``roc.png``, ``pr.png``,
     ``overlays/<id>.png`` (TP green, FP blue, FN red) and ``predictions.png``
-    (a contact sheet of the overlays).
+    (a contact sheet of the first 12 overlays, named, with the colour key).
 
     Returns:
         The metrics dict ``{"standard": {"pooled", "per_image"}, "paper": {...}}``.
@@ -34,19 +36,23 @@ def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"
     chosen = resolve_threshold(model, config, threshold)
     metrics = {}
     if "standard" in protocols:
-        pictures = []
+        pictures, names = [], []
 
         def keep(sample_id, image, mask, prob):
             picture = confusion_overlay(image, mask, prob, chosen)
             write_image(out_dir / "overlays" / f"{sample_id}.png", picture)
-            if len(pictures) < 9:
+            if len(pictures) < SHEET_IMAGES:
                 pictures.append(picture)
+                names.append(str(sample_id))
 
         bar = Progress(len(items), "evaluating (standard protocol)") if show_progress else None
         metrics["standard"], curves = evaluate_standard(predictor, items, chosen, bar, keep)
         metrics["standard"]["threshold"] = chosen
         plot_curves(curves, out_dir)
-        write_image(out_dir / "predictions.png", contact_sheet(pictures))
+        title = f"threshold {chosen:.3f}"
+        if len(items) > len(pictures):
+            title += f"; {len(pictures)} of {len(items)} images (all in overlays/)"
+        write_image(out_dir / "predictions.png", contact_sheet(pictures, names=names, key=CONFUSION_KEY, title=title))
     if "paper" in protocols:
         bar = Progress(len(items), "evaluating (paper protocol)") if show_progress else None
         metrics["paper"] = evaluate_paper(predict_fn, items, threshold=0.5 if threshold is None else threshold,

@@ -1,10 +1,13 @@
 """``hecl predict``: full-resolution prediction of image files, with outputs a person can look at.
 
 Per image: ``<stem>_mask.png`` (binary, original size), ``<stem>_prob.png``
-(probability x 255), ``<stem>_overlay.jpg`` (lesion outlines on the fundus);
-for the run: ``summary.csv`` and ``summary.json`` with the exudate fraction of
-the field of view, the number of connected lesions, the largest lesion's area
-and the seconds spent per stage.
+(probability x 255, lossless, original size: for programs), ``<stem>_overlay.jpg``
+(lesion outlines on the full-size fundus) and ``<stem>_overview.jpg`` (for people:
+a screen-size picture, outlines | probability colour map, named, with keys).
+For the run: ``summary.csv`` and ``summary.json`` with a ``warning`` for an image
+whose field of view is missing or tiny, the exudate fraction of the field of
+view, the number of connected lesions, the largest lesion's area and the
+seconds spent per stage.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 from hecl_keras.data.errors import DataError
 from hecl_keras.data.geometry import fov_mask, fov_warning
 from hecl_keras.data.io import IMAGE_EXTENSIONS, read_image, write_image
-from hecl_keras.visualize import outline_overlay
+from hecl_keras.visualize import outline_overlay, prediction_overview
 
 MIN_SIDE = 64
 STAGES = ("decode", "preprocess", "model", "postprocess", "write")
@@ -105,14 +108,17 @@ def predict_files(predictor, paths, out_dir, threshold=0.5, progress=None, probl
             t = time.perf_counter()
             prob = transform.invert(prob_work)
             mask = prob >= threshold
-            summary = lesion_summary(mask, fov_mask(image, predictor.preprocess.fov_threshold))
+            fov = fov_mask(image, predictor.preprocess.fov_threshold)
+            summary = lesion_summary(mask, fov)
             overlay = outline_overlay(image, mask)
+            overview = prediction_overview(image, mask, prob, Path(path).name, fov=fov)
             times["postprocess"] = time.perf_counter() - t
             t = time.perf_counter()
             stem = Path(path).stem
             write_image(out_dir / f"{stem}_mask.png", mask.astype(np.uint8) * 255)
             write_image(out_dir / f"{stem}_prob.png", np.round(prob * 255).astype(np.uint8))
             write_image(out_dir / f"{stem}_overlay.jpg", overlay)
+            write_image(out_dir / f"{stem}_overview.jpg", overview)
             times["write"] = time.perf_counter() - t
         except (DataError, OSError, ValueError) as exc:
             failures.append({"file": str(path), "error": str(exc)})

@@ -8,7 +8,7 @@ import numpy as np
 
 
 def _bell(n, sigma_scale):
-    """(n,) Gaussian of sigma ``sigma_scale * n`` centred on the tile, shifted and scaled to 1 at the centre, 0 at the ends."""
+    """(n,) Gaussian of sigma ``sigma_scale * n`` on the tile, shifted and scaled to 1 at the centre, 0 at the ends."""
     r = np.arange(n) - (n - 1) / 2
     g = np.exp(-(r ** 2) / (2 * (sigma_scale * n) ** 2))
     return (g - g.min()) / (1.0 - g.min()) if g.min() < 1.0 else np.ones(n)
