@@ -128,6 +128,8 @@ def test_predict_cli_outputs_and_failures(trained, exported, tmp_path, which):
     mask = np.array(Image.open(out / "ok_0_mask.png"))
     assert mask.shape == (96, 112) and set(np.unique(mask)) <= {0, 255}
     assert np.array(Image.open(out / "ok_0_overlay.jpg")).shape == (96, 112, 3)
+    overview = np.array(Image.open(out / "ok_0_overview.jpg"))
+    assert overview.shape[1] == 2 * 112 and overview.shape[0] > 96  # outlines | probability map, keys below
     row = summary["images"][0]
     assert {"exudate_fraction_of_fov", "lesions", "largest_lesion_pixels", "seconds"} <= set(row)
     import csv
