@@ -88,6 +88,7 @@ def _cmd_train(args):
         print(f"{split}: IoU {p['iou']:.4f} F1 {p['f1']:.4f} PR-AUC {p['pr_auc']:.4f} "
               f"(threshold {metrics['standard']['threshold']:.3f}) "
               f"(report: {Path(result['run_dir']) / 'eval' / split})")
+    print(f"preset (to share or pass to --model): {result['preset']}")
     return 0
 
 

@@ -68,11 +68,26 @@ class AugmentSection:
 
 @dataclasses.dataclass
 class ModelConfig:
-    """Backbone choice; ``options`` go to ``get_backbone(name, **options)``."""
+    """Backbone choice; ``options`` go to ``get_backbone(name, **options)``.
+
+    Attributes:
+        encoder: None (the backbone's own from-scratch encoder) or a ``keras.applications`` family
+            for ``unet``, ``attention_unet`` and ``unet_plus_plus`` (``resnet50``, ``densenet121``,
+            ``efficientnetb0``..``b4``, ``efficientnetv2s``, ``convnext_tiny``, ...).
+        encoder_weights: ``imagenet`` (downloaded on first use into ``$KERAS_HOME``), a
+            ``.weights.h5`` path, or None (random).
+        encoder_freeze: keep the encoder's weights fixed at the start of training.
+        encoder_unfreeze_epoch: with ``encoder_freeze``, train the encoder too from this epoch
+            (0-based; 0: never), a warm-up for the new decoder before fine-tuning.
+    """
 
     backbone: str = "unet_plus_plus"
     base_filters: int = 32
     options: typing.Dict[str, typing.Any] = dataclasses.field(default_factory=dict)
+    encoder: typing.Optional[str] = None
+    encoder_weights: typing.Optional[str] = None
+    encoder_freeze: bool = False
+    encoder_unfreeze_epoch: int = 0
 
 
 @dataclasses.dataclass
@@ -256,8 +271,14 @@ def _check_type(hint, value, where):
 
 def _value_checks(c):
     """(ok, message) pairs for values that have the right type but make no sense."""
-    a, t, d, e = c.augment, c.train, c.data, c.eval
+    a, t, d, e, m = c.augment, c.train, c.data, c.eval, c.model
     return [
+        (m.encoder is not None or (m.encoder_weights is None and not m.encoder_freeze),
+         "model.encoder_weights and model.encoder_freeze need model.encoder"),
+        (m.encoder_unfreeze_epoch >= 0,
+         f"model.encoder_unfreeze_epoch must be >= 0. Received: {m.encoder_unfreeze_epoch}"),
+        (m.encoder_unfreeze_epoch == 0 or m.encoder_freeze,
+         "model.encoder_unfreeze_epoch needs model.encoder_freeze: true"),
         (t.epochs >= 1, f"train.epochs must be >= 1. Received: {t.epochs}"),
         (t.repeats >= 1, f"train.repeats must be >= 1. Received: {t.repeats}"),
         (t.batch_size >= 1, f"train.batch_size must be >= 1. Received: {t.batch_size}"),

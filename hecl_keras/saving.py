@@ -7,12 +7,13 @@ def register_all():
     import hecl_keras.losses  # noqa: F401
     import hecl_keras.metrics  # noqa: F401
     import hecl_keras.models.blocks  # noqa: F401
+    import hecl_keras.models.encoders  # noqa: F401
     import hecl_keras.models.hecl  # noqa: F401
     import hecl_keras.models.segmenter  # noqa: F401
 
 
 def load_model(path, compile=True):
-    """``keras.saving.load_model`` with hecl_keras' classes registered first.
+    """``keras.saving.load_model`` with hecl_keras' classes registered first; a preset folder works too.
 
     Raises:
         FileNotFoundError: nothing at ``path``.
@@ -29,6 +30,10 @@ def load_model(path, compile=True):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No model at {path}")
+    from hecl_keras.presets import from_preset, is_preset
+
+    if is_preset(path):
+        return from_preset(path, compile=compile)
     if path.suffix != ".keras" or not path.is_file() or not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not a Keras model file (expected a .keras file written by hecl train or "
                         "model.save; hecl predict also takes a SavedModel folder from hecl export)")

@@ -157,3 +157,59 @@ def test_lesion_summary_counts():
     mask[10:15, 10:12] = True
     s = lesion_summary(mask, np.ones((20, 20), bool))
     assert s == {"exudate_fraction_of_fov": 14 / 400, "lesions": 2, "largest_lesion_pixels": 10, "exudate_pixels": 14}
+
+
+def test_hecl_train_writes_a_preset_that_round_trips_exactly(trained, tmp_path):
+    from hecl_keras.presets import from_preset, is_preset, save_to_preset
+    from hecl_keras.saving import load_model
+
+    preset = trained.parents[1] / "preset"
+    assert is_preset(preset)
+    meta = json.loads((preset / "metadata.json").read_text())
+    best = load_model(trained)
+    assert meta["decision_threshold"] == pytest.approx(best.decision_threshold) and meta["threshold_from_validation"]
+    assert meta["training"]["split_sizes"]["val"] >= 1 and "licence" in meta
+    run_config = load_config(trained.parents[1] / "config.yaml")
+    assert json.loads((preset / "preprocessing.json").read_text())["tile_size"] == run_config.augment.crop_size
+    assert "Decision threshold" in (preset / "README.md").read_text()
+    x = np.random.default_rng(0).random((2, 64, 64, 3)).astype("float32")
+    loaded = from_preset(preset)
+    assert loaded.decision_threshold == best.decision_threshold
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), best.predict(x, verbose=0))
+    # A model that never had a threshold: the preset says so, and still reloads identically.
+    fresh = load_model(trained)
+    fresh.decision_threshold = None
+    save_to_preset(fresh, tmp_path / "p2", load_config(trained.parents[1] / "config.yaml"))
+    again = from_preset(tmp_path / "p2", compile=True)
+    assert again.decision_threshold is None
+    assert not json.loads((tmp_path / "p2" / "metadata.json").read_text())["threshold_from_validation"]
+    np.testing.assert_array_equal(again.predict(x, verbose=0), fresh.predict(x, verbose=0))
+
+
+def test_preset_folder_works_wherever_a_model_does(trained, tmp_path):
+    preset = trained.parents[1] / "preset"
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(synthetic_fundus(96, 112, seed=3, lesion_free_prob=0)[0]).save(inputs / "a.png")
+    for name, model in (("keras", trained), ("preset", preset)):
+        assert main(["predict", "--model", str(model), str(inputs), "--out", str(tmp_path / name)]) == 0
+    for output in ("a_mask.png", "a_prob.png"):
+        np.testing.assert_array_equal(np.array(Image.open(tmp_path / "keras" / output)),
+                                      np.array(Image.open(tmp_path / "preset" / output)))
+    assert main(["evaluate", "--model", str(preset), "--split", "val", "--protocol", "standard",
+                 "--out", str(tmp_path / "eval")]) == 0
+    assert (tmp_path / "eval" / "metrics.json").is_file()
+    assert main(["export", "--model", str(preset), "--out", str(tmp_path / "serving")]) == 0
+    assert (tmp_path / "serving" / "1" / "saved_model.pb").is_file()
+
+
+def test_preset_errors_name_the_folder(tmp_path):
+    from hecl_keras.data.errors import DataError
+    from hecl_keras.presets import from_preset
+
+    with pytest.raises(DataError, match="not a preset folder"):
+        from_preset(tmp_path)
+    (tmp_path / "metadata.json").write_text(json.dumps({"format": "hecl_keras preset", "format_version": 99}))
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(DataError, match="version 99 is not one this hecl-keras"):
+        from_preset(tmp_path)

@@ -8,8 +8,10 @@ from hecl_keras.data.preprocess import PreprocessConfig
 
 
 def find_run_config(model_path):
-    """The ``config.yaml`` of the run a model file belongs to (its folder or a parent), or None."""
+    """The ``config.yaml`` of a preset folder or of the run a model file is in (its folder or a parent), or None."""
     model_path = Path(model_path).resolve()
+    if model_path.is_dir() and (model_path / "config.yaml").is_file():
+        return model_path / "config.yaml"
     for folder in [model_path.parent, *model_path.parents]:
         if (folder / "config.yaml").is_file():
             return folder / "config.yaml"
@@ -39,13 +41,14 @@ def saved_model_dir(path):
 
 
 def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
-    """A :class:`~hecl_keras.inference.Predictor` for a ``.keras`` file or a SavedModel folder.
+    """A :class:`~hecl_keras.inference.Predictor` for a ``.keras`` file, a preset folder or a SavedModel folder.
 
-    Tile size and working scale come from the run's ``config.yaml`` (``.keras``)
+    Tile size and working scale come from the run's (or preset's) ``config.yaml``
     or from ``assets.extra/hecl.json`` (SavedModel written by ``hecl export``).
     """
     from hecl_keras.config import load_config
     from hecl_keras.inference.predictor import Predictor, keras_predict_fn, resolve_threshold
+    from hecl_keras.presets import is_preset
 
     model_path = Path(model_path)
     sm = saved_model_dir(model_path)
@@ -56,8 +59,9 @@ def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
         pre = PreprocessConfig(**fn.meta.get("preprocess", {})) if fn.meta.get("preprocess") else PreprocessConfig()
         return Predictor(fn, fn.input_size, pre, overlap if overlap is not None else 0.25, bool(tta_flip)), \
             fn.meta.get("threshold", 0.5)
-    if not model_path.is_file():
-        raise FileNotFoundError(f"No model at {model_path} (expected a .keras file or a SavedModel folder)")
+    if not model_path.is_file() and not is_preset(model_path):
+        raise FileNotFoundError(f"No model at {model_path} (expected a .keras file, a preset folder or a SavedModel "
+                                "folder)")
     from hecl_keras.saving import load_model
 
     model = load_model(model_path)  # first: a file that is not a model is the error to report

@@ -7,6 +7,7 @@ import inspect
 import keras
 
 from hecl_keras.config import ConfigError
+from hecl_keras.models.encoders import ENCODERS
 from hecl_keras.models.registry import BACKBONES, get_backbone, output_stride
 from hecl_keras.models.segmenter import Segmenter
 
@@ -21,17 +22,27 @@ def build_model(config) -> Segmenter:
     if m.backbone not in BACKBONES:
         raise ConfigError(f"model.backbone: unknown backbone {m.backbone!r}. Available: {', '.join(sorted(BACKBONES))}")
     accepted = set(inspect.signature(BACKBONES[m.backbone]).parameters) - {"input_shape", "name"}
+    if m.encoder is not None:
+        if "encoder" not in accepted:
+            with_encoders = sorted(n for n, b in BACKBONES.items() if "encoder" in inspect.signature(b).parameters)
+            raise ConfigError(f"model.encoder: backbone {m.backbone!r} has its own encoder; encoders go with "
+                              f"{', '.join(with_encoders)}")
+        if m.encoder not in ENCODERS:
+            raise ConfigError(f"model.encoder: unknown encoder {m.encoder!r}. Available: {', '.join(sorted(ENCODERS))}")
+    accepted -= {"encoder", "encoder_weights", "encoder_freeze"}  # set by model.encoder*, not model.options
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise ConfigError(f"model.options: {', '.join(map(repr, unknown))} not an option of {m.backbone!r}; "
                           f"valid: {', '.join(sorted(accepted - {'base_filters'}))} (YAML needs a space after "
                           "the colon: {depth: 3})")
-    backbone = get_backbone(m.backbone, **options)
-    stride = output_stride(m.backbone, **m.options)
+    if m.encoder is not None:
+        options.update(encoder=m.encoder, encoder_weights=m.encoder_weights, encoder_freeze=m.encoder_freeze)
+    stride = output_stride(m.backbone, **options)
     for side in config.augment.crop_size:
         if side % stride:
             raise ConfigError(f"augment.crop_size {config.augment.crop_size} must be multiples of {stride} "
                              f"for backbone {m.backbone!r}.")
+    backbone = get_backbone(m.backbone, **options)
     if config.hecl.enabled:
         from hecl_keras.models.hecl import HECLSegmenter
 

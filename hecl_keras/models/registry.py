@@ -3,6 +3,7 @@
 import inspect
 
 from hecl_keras.models.cenet import build_cenet
+from hecl_keras.models.encoders import ENCODER_STRIDE
 from hecl_keras.models.resunet import build_resunet
 from hecl_keras.models.unet import build_attention_unet, build_unet
 from hecl_keras.models.unet_plus_plus import build_unet_plus_plus
@@ -28,11 +29,14 @@ def output_stride(name, **options):
     """Input H and W must be multiples of this for backbone ``name`` built with ``options``.
 
     ``2 ** (depth - 1)`` for the depth-configurable encoders, the depth's default
-    read from the builder's own signature (so it cannot drift from it).
+    read from the builder's own signature (so it cannot drift from it); 32 with a
+    ``keras.applications`` ``encoder``.
     """
     _check_name(name)
     if name in FIXED_STRIDES:
         return FIXED_STRIDES[name]
+    if options.get("encoder"):
+        return ENCODER_STRIDE
     depth = options.get("depth", inspect.signature(BACKBONES[name]).parameters["depth"].default)
     return 2 ** (depth - 1)
 
@@ -42,7 +46,9 @@ def get_backbone(name, **options):
 
     Args:
         name: one of ``BACKBONES``.
-        **options: passed to the builder (``input_shape``, ``base_filters``, ``depth``, ...).
+        **options: passed to the builder (``input_shape``, ``base_filters``, ``depth``, and for
+            ``unet``, ``attention_unet`` and ``unet_plus_plus`` ``encoder``, ``encoder_weights``,
+            ``encoder_freeze``: see :mod:`hecl_keras.models.encoders`).
 
     Returns:
         keras.Model with outputs ``{"logits": (B,H,W,1), "features": (B,H,W,C)}``.

@@ -1,4 +1,5 @@
-"""Callbacks that Keras does not ship: learning-rate halving, TensorBoard prediction images, a time budget."""
+"""Callbacks that Keras does not ship: learning-rate halving, TensorBoard prediction images, a time budget,
+unfreezing a pretrained encoder after a warm-up."""
 
 from __future__ import annotations
 
@@ -119,6 +120,34 @@ class PredictionImages(keras.callbacks.Callback):
             self.tf.summary.image("validation: truth green, prediction red", pictures, step=epoch + 1,
                                   max_outputs=len(pictures))
         self.writer.flush()
+
+
+class UnfreezeEncoder(keras.callbacks.Callback):
+    """Makes the backbone's ``encoder`` trainable at the start of epoch ``epoch`` (0-based).
+
+    Training the new decoder first on a frozen pretrained encoder, then both, is
+    the usual fine-tuning recipe. Keras optimizers know their variables from their
+    first step, so the optimizer is rebuilt for the larger set (same class and
+    settings; Adam's moments start at zero, the step count carries on) and the
+    train function is traced again.
+    """
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        encoder = self.model.backbone.get_layer("encoder")
+        if epoch < self.epoch or encoder.trainable:
+            return
+        encoder.trainable = True
+        old = self.model.optimizer
+        new = old.__class__.from_config(old.get_config())
+        new.build(self.model.trainable_variables)
+        new.iterations.assign(old.iterations)
+        self.model.optimizer = new
+        self.model.make_train_function(force=True)
+        print(f"epoch {epoch + 1}: encoder unfrozen ({len(self.model.trainable_variables)} trainable variables)")
 
 
 class TimeBudget(keras.callbacks.Callback):

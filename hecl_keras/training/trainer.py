@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import json
 import math
 import shutil
@@ -29,7 +30,7 @@ from hecl_keras.config import STRATEGIES, ConfigError, config_to_dict, load_conf
 from hecl_keras.data.experiment import load_experiment_data, training_inputs
 from hecl_keras.models.build import build_compiled_model
 from hecl_keras.saving import load_model
-from hecl_keras.training.callbacks import BestCheckpoint, PredictionImages, learning_rate_schedule
+from hecl_keras.training.callbacks import BestCheckpoint, PredictionImages, UnfreezeEncoder, learning_rate_schedule
 
 
 def make_strategy(name):
@@ -225,6 +226,11 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
     if validation is None and monitor.startswith("val_"):
         monitor = monitor[4:]
 
+    done = resumed_epoch(run_dir) if state == "resume" else 0
+    m = config.model
+    if m.encoder_freeze and 0 < m.encoder_unfreeze_epoch <= done:
+        # Resumed after the warm-up: the backup holds an unfrozen model's optimizer state.
+        config = dataclasses.replace(config, model=dataclasses.replace(m, encoder_freeze=False))
     # Under a strategy, train.batch_size is the global batch; Keras splits it over the replicas.
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_compiled_model(config)
@@ -235,7 +241,6 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
         if is_multi_worker(strategy):
             patch_for_multi_worker(model)  # keras-team/keras#20585
 
-    done = resumed_epoch(run_dir) if state == "resume" else 0
     log_path = run_dir / "log.csv"
     truncate_log(log_path, done)  # rows of a partly finished epoch (killed before its backup) go
     mode = monitor_mode(monitor)
@@ -247,6 +252,8 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
         inputs.sync_epoch,
         keras.callbacks.LearningRateScheduler(learning_rate_schedule(t)),
     ]
+    if config.model.encoder_freeze and config.model.encoder_unfreeze_epoch:
+        callbacks.append(UnfreezeEncoder(config.model.encoder_unfreeze_epoch))
     if t.ema:
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=False))  # validate the averaged weights
     callbacks += [
@@ -283,6 +290,10 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
         if data.split.get(split):
             result["eval"][split] = evaluate_model(best, config, data.originals(split), run_dir / "eval" / split,
                                                    protocols=("standard",))
+    from hecl_keras.presets import save_to_preset, training_summary
+
+    save_to_preset(best, run_dir / "preset", config, training_summary(result, data))
+    result["preset"] = str(run_dir / "preset")
     result["complete"] = True
     (run_dir / "result.json").write_text(json.dumps(result, indent=2, default=float))
     return {**result, "history": history, "status": "resumed" if done else "trained"}
