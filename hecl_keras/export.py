@@ -20,7 +20,8 @@ import json
 from pathlib import Path
 
 
-def export_saved_model(model, out_dir, version=1, input_size=(512, 512), threshold=0.5, preprocess=None):
+def export_saved_model(model, out_dir, version=1, input_size=(512, 512), threshold=0.5, preprocess=None,
+                       min_lesion_pixels=None):
     """Writes ``out_dir/<version>/`` (SavedModel) and returns that path.
 
     Args:
@@ -30,6 +31,7 @@ def export_saved_model(model, out_dir, version=1, input_size=(512, 512), thresho
         input_size: (H, W) of the serving signatures.
         threshold: float. Probability threshold of the ``mask`` output.
         preprocess: dict or None. Working-scale settings recorded for ``hecl predict``.
+        min_lesion_pixels: float or None. The image-level answer's minimum lesion size (default: the model's).
     """
     import keras
     import tensorflow as tf
@@ -68,7 +70,9 @@ def export_saved_model(model, out_dir, version=1, input_size=(512, 512), thresho
     extra = path / "assets.extra"
     extra.mkdir(exist_ok=True)
     (extra / "hecl.json").write_text(json.dumps(
-        {"input_size": [h, w], "threshold": threshold, "preprocess": preprocess or {}}, indent=2))
+        {"input_size": [h, w], "threshold": threshold, "preprocess": preprocess or {},
+         "min_lesion_pixels": float(min_lesion_pixels if min_lesion_pixels is not None
+                                    else getattr(model, "min_lesion_pixels", None) or 0.0)}, indent=2))
     return path
 
 

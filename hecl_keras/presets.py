@@ -57,7 +57,9 @@ def _model_card(name, model, config, meta):
              f"{'on' if config.hecl.enabled else 'off'}.",
              f"- Parameters: {model.count_params():,}.",
              f"- Decision threshold: {meta['decision_threshold']:.4f} "
-             f"({'chosen on the validation split' if meta['threshold_from_validation'] else 'default'}).",
+             f"({'chosen on the validation split' if meta['threshold_from_validation'] else 'default'}); "
+             f"image-level answer: exudates present when a predicted lesion of at least "
+             f"{meta['min_lesion_pixels']:g} working-scale pixels is left.",
              f"- Input: photographs of any size; cropped to the field of view, resized to a short side of "
              f"{config.data.short_side}, predicted in {config.augment.crop_size[0]}x{config.augment.crop_size[1]} "
              f"tiles (overlap {config.eval.overlap}).", "",
@@ -102,6 +104,7 @@ def save_to_preset(model, preset_dir, config, training=None, name=None):
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "decision_threshold": float(threshold if threshold is not None else 0.5),
         "threshold_from_validation": threshold is not None,
+        "min_lesion_pixels": float(getattr(model, "min_lesion_pixels", None) or 0.0),
         "training": {"data_source": str(config.data.source), "epochs": config.train.epochs, **(training or {})},
         "licence": LICENCE_NOTE,
     }

@@ -38,6 +38,7 @@ def test_validation_threshold_is_the_default_everywhere(trained, exported):
 
     chosen = load_model(trained).decision_threshold
     assert chosen is not None
+    assert load_model(trained).min_lesion_pixels is not None  # the image-level answer's size, chosen on val too
     meta = json.loads((exported / "3" / "assets.extra" / "hecl.json").read_text())
     assert meta["threshold"] == pytest.approx(chosen)
     assert load_predictor(trained)[1] == pytest.approx(chosen)
@@ -131,7 +132,8 @@ def test_predict_cli_outputs_and_failures(trained, exported, tmp_path, which):
     overview = np.array(Image.open(out / "ok_0_overview.jpg"))
     assert overview.shape[1] == 2 * 112 and overview.shape[0] > 96  # outlines | probability map, keys below
     row = summary["images"][0]
-    assert {"exudate_fraction_of_fov", "lesions", "largest_lesion_pixels", "seconds"} <= set(row)
+    assert {"exudate_fraction_of_fov", "lesions", "largest_lesion_pixels", "seconds", "exudates_present",
+            "exudate_score", "removed_blobs"} <= set(row)
     import csv
 
     with open(out / "summary.csv") as f:

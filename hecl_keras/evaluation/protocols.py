@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from hecl_keras.data.geometry import paper_geometry
+from hecl_keras.inference.image_level import false_positive_components, image_answer, image_level_scores
 from hecl_keras.metrics.pixel_curves import PooledCurves, binary_scores
 
 
@@ -30,10 +31,17 @@ def evaluate_standard(predictor, items, threshold=0.5, progress=None, keep=None)
         progress: callable(done, total, id) or None.
         keep: callable(id, image, mask, probabilities) called per image (e.g. to write overlays).
 
+    Per image also the image-level answer (``exudates_present``, ``exudate_score``,
+    after removing blobs below ``predictor.min_lesion_pixels``) and the false-positive
+    components (predicted lesions touching no true one); ``pooled["image_level"]``
+    has the image-level sensitivity, specificity and AUC (None where the split lacks
+    images with or without exudates) and the false-positive components per image.
+
     Returns:
         ``({"pooled": {...}, "per_image": [...]}, PooledCurves)``.
     """
     items = list(items) if not isinstance(items, list) else items
+    min_size = getattr(predictor, "min_lesion_pixels", 0.0)
     curves = PooledCurves()
     per_image = []
     for n, (sample_id, image, mask) in enumerate(items, 1):
@@ -42,15 +50,22 @@ def evaluate_standard(predictor, items, threshold=0.5, progress=None, keep=None)
         curves.update(prob, mask)
         single = PooledCurves(bins=4096)
         single.update(prob, mask)
+        scale = predictor.scale_of(image) if hasattr(predictor, "scale_of") else 1.0  # areas in working pixels
+        answer = image_answer(prob, threshold, min_size, scale)
         row = {"id": sample_id, **binary_scores(prob, mask, threshold),
                "roc_auc": single.roc_auc(), "pr_auc": single.pr_auc(),
-               "lesion_fraction": float(mask.mean()), "seconds": time.perf_counter() - start}
+               "lesion_fraction": float(mask.mean()), "has_exudates": bool(mask.any()),
+               "exudates_present": answer["exudates_present"], "exudate_score": answer["exudate_score"],
+               "removed_blobs": answer["removed_blobs"],
+               "false_positive_components": false_positive_components(answer["mask"], mask),
+               "seconds": time.perf_counter() - start}
         per_image.append(row)
         if keep is not None:
             keep(sample_id, image, mask, prob)
         if progress is not None:
             progress(n, len(items), sample_id)
-    pooled = {**curves.scores(threshold), "roc_auc": curves.roc_auc(), "pr_auc": curves.pr_auc()}
+    pooled = {**curves.scores(threshold), "roc_auc": curves.roc_auc(), "pr_auc": curves.pr_auc(),
+              "image_level": image_level_scores(per_image)}
     return {"pooled": pooled, "per_image": per_image}, curves
 
 

@@ -48,12 +48,30 @@ def markdown_table(metrics: dict) -> str:
             f"| {p['iou']:.4f} | {p['f1']:.4f} | {p['precision']:.4f} | {p['recall']:.4f} | "
             f"{p['roc_auc']:.4f} | {p['pr_auc']:.4f} |",
             "",
-            "| image | IoU | F1 | precision | recall | PR-AUC | lesion % |",
-            "|---|---|---|---|---|---|---|",
+        ]
+        level = p.get("image_level")
+        if level:
+            def fmt(value):
+                return "n/a" if value is None else f"{value:.4f}"
+
+            lines += [
+                "Image level (\"does it show exudates?\": a lesion at least the minimum size is left):",
+                "",
+                "| images with / without exudates | sensitivity | specificity | AUC | false-positive blobs per image |",
+                "|---|---|---|---|---|",
+                f"| {level['with_exudates']} / {level['without_exudates']} | {fmt(level['sensitivity'])} | "
+                f"{fmt(level['specificity'])} | {fmt(level['auc'])} | "
+                f"{level['false_positive_components_per_image']:.2f} |",
+                "",
+            ]
+        lines += [
+            "| image | IoU | F1 | precision | recall | PR-AUC | lesion % | exudates said | FP blobs |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in metrics["standard"]["per_image"]:
             lines.append(f"| {r['id']} | {r['iou']:.4f} | {r['f1']:.4f} | {r['precision']:.4f} | {r['recall']:.4f} | "
-                         f"{r['pr_auc']:.4f} | {100 * r['lesion_fraction']:.3f} |")
+                         f"{r['pr_auc']:.4f} | {100 * r['lesion_fraction']:.3f} | "
+                         f"{'yes' if r.get('exudates_present') else 'no'} | {r.get('false_positive_components', '')} |")
         lines.append("")
     if "paper" in metrics:
         p = metrics["paper"]

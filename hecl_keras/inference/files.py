@@ -4,10 +4,13 @@ Per image: ``<stem>_mask.png`` (binary, original size), ``<stem>_prob.png``
 (probability x 255, lossless, original size: for programs), ``<stem>_overlay.jpg``
 (lesion outlines on the full-size fundus) and ``<stem>_overview.jpg`` (for people:
 a screen-size picture, outlines | probability colour map, named, with keys).
-For the run: ``summary.csv`` and ``summary.json`` with a ``warning`` for an image
-whose field of view is missing or tiny, the exudate fraction of the field of
-view, the number of connected lesions, the largest lesion's area and the
-seconds spent per stage.
+For the run: ``summary.csv`` and ``summary.json`` with the image-level answer
+(``exudates_present`` yes/no and the ``exudate_score``: the largest predicted
+lesion in working-scale pixels; :mod:`hecl_keras.inference.image_level`), a
+``warning`` for an image whose field of view is missing or tiny, the exudate
+fraction of the field of view, the number of connected lesions (after removing
+``removed_blobs`` below the model's minimum lesion size, which the mask and
+overlay omit too), the largest lesion's area and the seconds spent per stage.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 from hecl_keras.data.errors import DataError
 from hecl_keras.data.geometry import fov_mask, fov_warning
 from hecl_keras.data.io import IMAGE_EXTENSIONS, read_image, write_image
+from hecl_keras.inference.image_level import image_answer
 from hecl_keras.visualize import outline_overlay, prediction_overview
 
 MIN_SIDE = 64
@@ -107,9 +111,12 @@ def predict_files(predictor, paths, out_dir, threshold=0.5, progress=None, probl
             times["model"] = time.perf_counter() - t
             t = time.perf_counter()
             prob = transform.invert(prob_work)
-            mask = prob >= threshold
+            answer = image_answer(prob, threshold, predictor.min_lesion_pixels, transform.scale)
+            mask = answer["mask"]  # blobs below the minimum lesion size removed
             fov = fov_mask(image, predictor.preprocess.fov_threshold)
-            summary = lesion_summary(mask, fov)
+            summary = {"exudates_present": answer["exudates_present"],
+                       "exudate_score": answer["exudate_score"], **lesion_summary(mask, fov),
+                       "removed_blobs": answer["removed_blobs"]}
             overlay = outline_overlay(image, mask)
             overview = prediction_overview(image, mask, prob, Path(path).name, fov=fov)
             times["postprocess"] = time.perf_counter() - t

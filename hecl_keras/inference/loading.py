@@ -57,8 +57,8 @@ def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
 
         fn = SavedModelPredictFn(sm)
         pre = PreprocessConfig(**fn.meta.get("preprocess", {})) if fn.meta.get("preprocess") else PreprocessConfig()
-        return Predictor(fn, fn.input_size, pre, overlap if overlap is not None else 0.25, bool(tta_flip)), \
-            fn.meta.get("threshold", 0.5)
+        return Predictor(fn, fn.input_size, pre, overlap if overlap is not None else 0.25, bool(tta_flip),
+                         min_lesion_pixels=fn.meta.get("min_lesion_pixels", 0.0)), fn.meta.get("threshold", 0.5)
     if not model_path.is_file() and not is_preset(model_path):
         raise FileNotFoundError(f"No model at {model_path} (expected a .keras file, a preset folder or a SavedModel "
                                 "folder)")
@@ -66,5 +66,6 @@ def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
 
     model = load_model(model_path)  # first: a file that is not a model is the error to report
     config = load_config(run_config_path(model_path, config_path))
-    predictor = Predictor.from_config(keras_predict_fn(model), config, overlap, tta_flip)
+    predictor = Predictor.from_config(keras_predict_fn(model), config, overlap, tta_flip,
+                                      getattr(model, "min_lesion_pixels", None) or 0.0)
     return predictor, resolve_threshold(model, config)

@@ -48,29 +48,40 @@ class Predictor:
         preprocess: :class:`PreprocessConfig`; must match training (working scale, FOV crop).
         overlap: float. Sliding-window overlap.
         tta_flip: bool. Flip test-time augmentation.
+        min_lesion_pixels: float. The image-level answer's minimum lesion size, working-scale pixels
+            (:mod:`hecl_keras.inference.image_level`); 0 keeps every predicted blob.
     """
 
     def __init__(self, predict_fn, tile_size=(512, 512), preprocess=PreprocessConfig(), overlap=0.25,
-                 tta_flip=False, batch_size=4):
+                 tta_flip=False, batch_size=4, min_lesion_pixels=0.0):
         self.predict_fn = predict_fn if not hasattr(predict_fn, "layers") else keras_predict_fn(predict_fn)
         self.tile_size = tuple(tile_size)
         self.preprocess = preprocess
         self.overlap = overlap
         self.tta_flip = tta_flip
         self.batch_size = batch_size
+        self.min_lesion_pixels = float(min_lesion_pixels or 0.0)
 
     @classmethod
-    def from_config(cls, predict_fn, config, overlap=None, tta_flip=None):
+    def from_config(cls, predict_fn, config, overlap=None, tta_flip=None, min_lesion_pixels=0.0):
         """The predictor a run's config implies: its crop size as tiles, its working scale, its eval settings."""
         return cls(predict_fn, tuple(config.augment.crop_size), preprocess_config(config.data),
                    config.eval.overlap if overlap is None else overlap,
-                   config.eval.tta_flip if tta_flip is None else tta_flip)
+                   config.eval.tta_flip if tta_flip is None else tta_flip, min_lesion_pixels=min_lesion_pixels)
+
+    def plan(self, image):
+        """The :class:`~hecl_keras.data.geometry.CropResize` from a photograph (H,W,3) uint8 to its working image."""
+        return plan_crop_resize(image, short_side=self.preprocess.short_side, fov_crop=self.preprocess.fov_crop,
+                                threshold=self.preprocess.fov_threshold)
 
     def working(self, image):
         """``(working image (h,w,3) uint8, CropResize)`` of a photograph (H,W,3) uint8."""
-        t = plan_crop_resize(image, short_side=self.preprocess.short_side, fov_crop=self.preprocess.fov_crop,
-                             threshold=self.preprocess.fov_threshold)
+        t = self.plan(image)
         return t.apply_image(image), t
+
+    def scale_of(self, image):
+        """Working pixels per original pixel (linear) for a photograph: areas scale by its square."""
+        return self.plan(image).scale
 
     def predict_working(self, working_image):
         return predict_tiled(self.predict_fn, working_image, self.tile_size, self.overlap, self.tta_flip,

@@ -30,12 +30,14 @@ class Segmenter(keras.Model):
         >>> model.fit(images, masks, epochs=1)   # images (N,H,W,3), masks (N,H,W,1)
     """
 
-    def __init__(self, backbone, decision_threshold=None, output_stride=None, **kwargs):
+    def __init__(self, backbone, decision_threshold=None, output_stride=None, min_lesion_pixels=None, **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
         # Input H and W must be multiples of this (from get_backbone; saved with the model).
         self.output_stride = output_stride or getattr(backbone, "output_stride", None)
         self.decision_threshold = None if decision_threshold is None else float(decision_threshold)
+        # Image-level answer: components smaller than this (working-scale pixels) are removed (chosen on validation).
+        self.min_lesion_pixels = None if min_lesion_pixels is None else float(min_lesion_pixels)
         self.create_trackers()
         if backbone.built:
             # Functional backbones are built at construction; so is the task
@@ -95,7 +97,8 @@ class Segmenter(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "backbone": keras.saving.serialize_keras_object(self.backbone),
-                "decision_threshold": self.decision_threshold, "output_stride": self.output_stride}
+                "decision_threshold": self.decision_threshold, "output_stride": self.output_stride,
+                "min_lesion_pixels": self.min_lesion_pixels}
 
     @classmethod
     def from_config(cls, config):

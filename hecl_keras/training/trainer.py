@@ -161,22 +161,28 @@ def enable_determinism(seed: int, deterministic: bool) -> None:
 
 
 def choose_threshold(model, config, items) -> dict:
-    """The probability threshold that maximises pooled full-resolution F1 on ``items`` (the validation split).
+    """The decision settings chosen on ``items`` (the validation split): the probability threshold that
+    maximises pooled full-resolution F1, then the image-level minimum lesion size
+    (:func:`~hecl_keras.inference.image_level.choose_min_lesion_pixels`) at that threshold.
 
     Returns:
-        ``{"threshold", "val_f1", "images"}``.
+        ``{"threshold", "val_f1", "images", "min_lesion_pixels", "min_lesion_choice"}``.
     """
+    from hecl_keras.inference.image_level import choose_min_lesion_pixels
     from hecl_keras.inference.predictor import Predictor, keras_predict_fn
     from hecl_keras.metrics.pixel_curves import PooledCurves
 
     predictor = Predictor.from_config(keras_predict_fn(model), config)
     curves = PooledCurves()
-    count = 0
+    kept = []
     for _, image, mask in items:
-        curves.update(predictor(image), mask)
-        count += 1
+        prob = predictor(image)
+        curves.update(prob, mask)
+        kept.append((prob, mask.astype(bool), predictor.scale_of(image)))
     threshold, f1 = curves.best_f1_threshold()
-    return {"threshold": threshold, "val_f1": f1, "images": count}
+    size = choose_min_lesion_pixels([(p, m, threshold, s) for p, m, s in kept])
+    return {"threshold": threshold, "val_f1": f1, "images": len(kept), "min_lesion_pixels": size["min_lesion_pixels"],
+            "min_lesion_choice": size}
 
 
 def train(config, run_dir=None, verbose=None, force=False) -> dict:
@@ -279,10 +285,13 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
     if data.split.get("val"):
         result["threshold"] = choose_threshold(best, config, data.originals("val"))
         best.decision_threshold = result["threshold"]["threshold"]
+        best.min_lesion_pixels = result["threshold"]["min_lesion_pixels"]
         if best_path.exists():
             best.save(best_path)
         print(f"decision threshold {best.decision_threshold:.4f} (pooled validation F1 "
-              f"{result['threshold']['val_f1']:.4f}), stored in {best_path}", file=sys.stderr)
+              f"{result['threshold']['val_f1']:.4f}), minimum lesion {best.min_lesion_pixels:g} working-scale "
+              f"pixels ({result['threshold']['min_lesion_choice']['criterion']}), stored in {best_path}",
+              file=sys.stderr)
     from hecl_keras.evaluation.runner import evaluate_model
 
     result["eval"] = {}

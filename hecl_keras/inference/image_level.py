@@ -1,0 +1,133 @@
+"""The image-level answer: "does this photograph show exudates?", from a probability map.
+
+A screening user asks that first. The answer here: threshold the probability
+map at the pixel threshold, remove connected components smaller than
+``min_lesion_pixels``, and say "yes" when anything is left. The image's
+**exudate score** is the area of its largest predicted lesion, so the decision
+is ``score >= min_lesion_pixels`` and the score ranks images for an ROC curve.
+
+Areas are counted in **working-scale pixels** (the photograph after the FOV crop
+and resize to ``data.short_side``, 580 by default): a lesion of a given size in
+the eye then has the same area whatever the camera's resolution. ``scale`` is
+the working/original linear factor (:meth:`Predictor.scale_of`).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# Candidate minimum sizes (working-scale pixels) searched on the validation split.
+MIN_LESION_CANDIDATES = (0, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+def component_areas(mask):
+    """``(labels (H,W) int32, areas (n,) int)`` of the 8-connected components of a boolean mask."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return labels, stats[1:count, cv2.CC_STAT_AREA].astype(np.int64)
+
+
+def clean_mask(mask, min_lesion_pixels, scale=1.0):
+    """Removes components smaller than ``min_lesion_pixels`` working-scale pixels.
+
+    Args:
+        mask: (H, W) bool at original resolution.
+        min_lesion_pixels: float. Working-scale pixels (0 keeps everything).
+        scale: float. Working/original linear scale (an original pixel is ``scale**2`` working pixels).
+
+    Returns:
+        ``(cleaned (H,W) bool, working-scale areas of the kept components (k,), number removed)``.
+    """
+    labels, areas = component_areas(mask)
+    working = areas * float(scale) ** 2
+    keep = working >= min_lesion_pixels
+    if keep.all():
+        return mask.astype(bool), working, 0
+    lookup = np.concatenate([[False], keep])
+    return lookup[labels], working[keep], int((~keep).sum())
+
+
+def image_answer(prob, threshold, min_lesion_pixels, scale=1.0):
+    """The image-level answer of a probability map.
+
+    Returns:
+        dict: ``exudate_score`` (largest predicted lesion, working-scale pixels, before removal),
+        ``exudates_present`` (bool), ``lesions`` (kept components), ``removed_blobs``, ``mask``
+        (the cleaned (H,W) bool mask).
+    """
+    raw = prob >= threshold
+    _, areas = component_areas(raw)
+    cleaned, kept, removed = clean_mask(raw, min_lesion_pixels, scale)
+    score = float(areas.max() * scale ** 2) if areas.size else 0.0
+    return {"exudate_score": score, "exudates_present": bool(kept.size), "lesions": int(kept.size),
+            "removed_blobs": removed, "mask": cleaned}
+
+
+def false_positive_components(pred, truth):
+    """Predicted components (8-connected) that touch no ground-truth lesion pixel."""
+    labels, areas = component_areas(pred)
+    if not areas.size:
+        return 0
+    hit = np.unique(labels[truth.astype(bool) & (labels > 0)])
+    return int(areas.size - hit.size)
+
+
+def roc_auc_of_scores(scores, labels):
+    """Area under the ROC curve of image scores (ties count half); None unless both classes occur."""
+    scores, labels = np.asarray(scores, float), np.asarray(labels, bool)
+    pos, neg = scores[labels], scores[~labels]
+    if not pos.size or not neg.size:
+        return None
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (pos.size * neg.size))
+
+
+def image_level_scores(rows):
+    """Image-level sensitivity, specificity and AUC from per-image rows (``has_exudates``, ``exudates_present``,
+    ``exudate_score``, ``false_positive_components``). Sensitivity/specificity are None without positives/negatives."""
+    truth = np.array([r["has_exudates"] for r in rows], bool)
+    said = np.array([r["exudates_present"] for r in rows], bool)
+    out = {"images": len(rows), "with_exudates": int(truth.sum()), "without_exudates": int((~truth).sum()),
+           "sensitivity": float((said & truth).sum() / truth.sum()) if truth.any() else None,
+           "specificity": float((~said & ~truth).sum() / (~truth).sum()) if (~truth).any() else None,
+           "auc": roc_auc_of_scores([r["exudate_score"] for r in rows], truth),
+           "false_positive_components_per_image": float(np.mean([r["false_positive_components"] for r in rows]))
+           if rows else 0.0}
+    return out
+
+
+def choose_min_lesion_pixels(items, candidates=MIN_LESION_CANDIDATES):
+    """The minimum lesion size chosen on the validation split.
+
+    With images both with and without exudates: the size that maximises
+    sensitivity + specificity (Youden's J); otherwise (IDRiD's segmentation set
+    has exudates in every image): the size that maximises pooled pixel F1 of the
+    cleaned masks. Ties go to the smaller size.
+
+    Args:
+        items: list of ``(prob (H,W), truth (H,W) bool, threshold, scale)`` of the validation images.
+
+    Returns:
+        ``{"min_lesion_pixels", "criterion", "value", "table": [[size, value], ...]}``.
+    """
+    has = [bool(t.any()) for _, t, _, _ in items]
+    both = any(has) and not all(has)
+    table = []
+    for size in candidates:
+        if both:
+            said = [image_answer(p, th, size, s)["exudates_present"] for p, _, th, s in items]
+            sens = np.mean([a for a, h in zip(said, has) if h])
+            spec = np.mean([not a for a, h in zip(said, has) if not h])
+            value = float(sens + spec - 1)
+        else:
+            tp = fp = fn = 0
+            for p, t, th, s in items:
+                cleaned = clean_mask(p >= th, size, s)[0]
+                tp += int((cleaned & t).sum())
+                fp += int((cleaned & ~t).sum())
+                fn += int((~cleaned & t).sum())
+            value = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+        table.append([size, value])
+    best = max(table, key=lambda row: (row[1], -row[0]))
+    return {"min_lesion_pixels": best[0], "criterion": "youden" if both else "pooled_pixel_f1", "value": best[1],
+            "table": table}

@@ -1,0 +1,101 @@
+"""The image-level answer: blob removal in working-scale pixels, scores, and the choice on validation."""
+
+import numpy as np
+import pytest
+
+from hecl_keras.data import PreprocessConfig, synthetic_fundus
+from hecl_keras.evaluation.protocols import evaluate_standard
+from hecl_keras.inference import Predictor
+from hecl_keras.inference.image_level import (
+    choose_min_lesion_pixels,
+    clean_mask,
+    false_positive_components,
+    image_answer,
+    image_level_scores,
+    roc_auc_of_scores,
+)
+
+
+def _blobs(shape, boxes):
+    mask = np.zeros(shape, bool)
+    for top, left, h, w in boxes:
+        mask[top:top + h, left:left + w] = True
+    return mask
+
+
+def test_clean_mask_counts_areas_at_the_working_scale():
+    mask = _blobs((40, 40), [(1, 1, 1, 3), (10, 10, 2, 5)])  # 3 and 10 original pixels
+    cleaned, kept, removed = clean_mask(mask, 5)
+    assert removed == 1 and kept.tolist() == [10.0] and cleaned.sum() == 10
+    # Half the linear size at the working scale: areas x 0.25 -> 0.75 and 2.5 working pixels.
+    cleaned, kept, removed = clean_mask(mask, 1.0, scale=0.5)
+    assert removed == 1 and kept.tolist() == [2.5]
+    assert clean_mask(mask, 0)[2] == 0
+
+
+def test_image_answer_and_false_positive_components():
+    prob = _blobs((40, 40), [(1, 1, 2, 2), (20, 20, 4, 5)]).astype(np.float32) * 0.9
+    answer = image_answer(prob, 0.5, min_lesion_pixels=8)
+    assert answer["exudate_score"] == 20.0 and answer["exudates_present"]
+    assert answer["lesions"] == 1 and answer["removed_blobs"] == 1 and answer["mask"].sum() == 20
+    assert not image_answer(prob, 0.5, min_lesion_pixels=21)["exudates_present"]
+    assert image_answer(np.zeros((8, 8)), 0.5, 0)["exudate_score"] == 0.0
+    truth = _blobs((40, 40), [(22, 22, 1, 1)])
+    assert false_positive_components(prob >= 0.5, truth) == 1  # the 2x2 blob touches no true lesion
+    assert false_positive_components(np.zeros((4, 4), bool), truth[:4, :4]) == 0
+
+
+def test_roc_auc_of_scores_against_the_pairwise_definition():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 5, 30).astype(float)  # many ties
+    labels = rng.random(30) < 0.4
+    pairs = [(1.0 if p > n else 0.5 if p == n else 0.0) for p in scores[labels] for n in scores[~labels]]
+    assert roc_auc_of_scores(scores, labels) == pytest.approx(np.mean(pairs))
+    assert roc_auc_of_scores([1, 2], [True, True]) is None
+
+
+def test_image_level_scores():
+    rows = [{"has_exudates": h, "exudates_present": s, "exudate_score": sc, "false_positive_components": fp}
+            for h, s, sc, fp in [(True, True, 50, 0), (True, False, 3, 1), (False, False, 2, 2), (False, True, 9, 1)]]
+    out = image_level_scores(rows)
+    assert (out["sensitivity"], out["specificity"], out["auc"]) == (0.5, 0.5, 0.75)
+    assert out["false_positive_components_per_image"] == 1.0
+    only_positive = image_level_scores(rows[:2])
+    assert only_positive["specificity"] is None and only_positive["auc"] is None
+
+
+def test_min_lesion_size_chosen_by_youden_when_both_kinds_exist():
+    shape = (60, 60)
+    positives = [(_blobs(shape, [(5, 5, 8, 8), (40, 40, 1, 2)]).astype(float), _blobs(shape, [(5, 5, 8, 8)]))
+                 for _ in range(3)]
+    negatives = [(_blobs(shape, [(30, 30, 2, 3)]).astype(float), np.zeros(shape, bool)) for _ in range(3)]
+    choice = choose_min_lesion_pixels([(p, t, 0.5, 1.0) for p, t in positives + negatives])
+    assert choice["criterion"] == "youden" and choice["value"] == 1.0
+    assert choice["min_lesion_pixels"] == 8  # the smallest size above the 6-pixel false alarms (and <= 64)
+    # Every image has exudates: the pooled pixel F1 of the cleaned masks decides (removing the 2-pixel blob).
+    choice = choose_min_lesion_pixels([(p, t, 0.5, 1.0) for p, t in positives])
+    assert choice["criterion"] == "pooled_pixel_f1" and choice["min_lesion_pixels"] == 4 and choice["value"] == 1.0
+
+
+def test_evaluation_reports_the_negative_side_on_lesion_free_synthetic_photographs():
+    items = []
+    for seed in range(12):
+        image, mask = synthetic_fundus(96, 128, seed=seed, lesion_free_prob=0.5)
+        items.append((f"s{seed}", image, mask))
+    assert any(m.any() for _, _, m in items) and not all(m.any() for _, _, m in items)
+    truth = {id(image): mask for _, image, mask in items}
+
+    class TruthWithSpeck(Predictor):
+        """Predicts the true mask plus one 1-pixel false alarm in every image."""
+
+        def __call__(self, image):
+            prob = truth[id(image)].astype(np.float32)
+            prob[48, 64] = 1.0
+            return prob
+
+    predictor = TruthWithSpeck(None, (32, 32), PreprocessConfig(short_side=None), min_lesion_pixels=0)
+    raw = evaluate_standard(predictor, items, 0.5)[0]["pooled"]["image_level"]
+    assert raw["specificity"] == 0.0 and raw["false_positive_components_per_image"] > 0.5
+    predictor.min_lesion_pixels = 2  # the speck goes; real synthetic lesions are larger
+    clean = evaluate_standard(predictor, items, 0.5)[0]["pooled"]["image_level"]
+    assert clean["specificity"] == 1.0 and clean["sensitivity"] == 1.0 and clean["auc"] == 1.0
