@@ -1,0 +1,165 @@
+"""A shifted test bench you can run here: other cameras, simulated (issue #18, part 3).
+
+The labelled photographs (IDRiD test split by default) are transformed as another
+camera or another clinic would make them (colour cast, gamma, blur, JPEG, lower
+resolution, down- and up-sampling, vignetting), with the same masks (resized
+where the geometry changes). For each model: pooled PR-AUC and F1 (at the
+model's own threshold) in-domain and under each shift, the PR-AUC change, the
+false-positive blobs per image, and the image-level false alarms on lesion-free
+synthetic photographs under the same shift. The test split is only scored here;
+nothing is chosen on it.
+
+    python -m benchmarks.domain_shift --model runs/idrid_unetpp_cpu/preset
+    python -m benchmarks.domain_shift --model A/preset --model B/preset --images 9 --shifts "colour cast" jpeg
+    python -m benchmarks.domain_shift --smoke          # tiny, synthetic, untrained (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import cv2
+import numpy as np
+
+
+def _scale_pair(image, mask, factor):
+    h, w = image.shape[:2]
+    size = (max(1, int(round(w * factor))), max(1, int(round(h * factor))))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    small_mask = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+    return small, small_mask
+
+
+def _down_up(image, factor):
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(1, int(w * factor)), max(1, int(h * factor))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def _jpeg(image, quality):
+    ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
+
+
+def _vignette(image, strength=0.6):
+    h, w = image.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    r2 = ((yy - h / 2) / (h / 2)) ** 2 + ((xx - w / 2) / (w / 2)) ** 2
+    return np.clip(image * (1 - strength * np.clip(r2, 0, 1))[..., None], 0, 255).astype(np.uint8)
+
+
+def _gamma(image, g):
+    return np.clip(255.0 * (image / 255.0) ** g, 0, 255).astype(np.uint8)
+
+
+# Each shift maps (image (H,W,3) uint8, mask (H,W) bool) to a pair of the same kind.
+SHIFTS = {
+    "in-domain": lambda im, m: (im, m),
+    "colour cast": lambda im, m: (np.clip(im * np.array([1.12, 0.95, 0.78]), 0, 255).astype(np.uint8), m),
+    "gamma 0.6": lambda im, m: (_gamma(im, 0.6), m),
+    "gamma 1.6": lambda im, m: (_gamma(im, 1.6), m),
+    "blur": lambda im, m: (cv2.GaussianBlur(im, (0, 0), max(im.shape[:2]) / 1500), m),
+    "jpeg": lambda im, m: (_jpeg(im, 25), m),
+    "half resolution": lambda im, m: _scale_pair(im, m, 0.5),
+    "down-up x1/3": lambda im, m: (_down_up(im, 1 / 3), m),
+    "vignetting": lambda im, m: (_vignette(im), m),
+}
+
+
+def shifted(items, shift):
+    for sample_id, image, mask in items:
+        yield (sample_id, *SHIFTS[shift](image, mask))
+
+
+def lesion_free_photographs(count, height, width):
+    """Synthetic lesion-free fundus photographs (the negative side of the image-level answer)."""
+    from hecl_keras.data import synthetic_fundus
+
+    return [synthetic_fundus(height, width, seed=1000 + i, lesion_free_prob=1.0) for i in range(count)]
+
+
+def bench(predictor, threshold, items, negatives, shifts, progress=True):
+    """Rows ``{"shift", "pr_auc", "f1", "fp_blobs", "false_alarms", "negatives", "neg_blobs"}``."""
+    from hecl_keras.evaluation.protocols import evaluate_standard
+    from hecl_keras.inference.image_level import image_answer
+
+    rows = []
+    for shift in shifts:
+        t0 = time.perf_counter()
+        scores = evaluate_standard(predictor, list(shifted(items, shift)), threshold)[0]["pooled"]
+        answers = []
+        for image, mask in negatives:
+            image, _ = SHIFTS[shift](image, mask)
+            answers.append(image_answer(predictor(image), threshold, predictor.min_lesion_pixels,
+                                        predictor.scale_of(image)))
+        rows.append({"shift": shift, "pr_auc": scores["pr_auc"], "f1": scores["f1"],
+                     "fp_blobs": scores["image_level"]["false_positive_components_per_image"],
+                     "false_alarms": sum(a["exudates_present"] for a in answers), "negatives": len(answers),
+                     "neg_blobs": float(np.mean([a["lesions"] for a in answers])) if answers else 0.0})
+        if progress:
+            print(f"  {shift}: {time.perf_counter() - t0:.0f} s", flush=True)
+    return rows
+
+
+def print_table(name, rows):
+    base = rows[0]["pr_auc"]
+    print(f"\n{name}\n")
+    print("| shift | PR-AUC | PR-AUC change | F1 | FP blobs / image | lesion-free synthetic said yes | "
+          "their blobs / image |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['shift']} | {r['pr_auc']:.4f} | {r['pr_auc'] - base:+.4f} | {r['f1']:.4f} | {r['fp_blobs']:.2f} "
+              f"| {r['false_alarms']}/{r['negatives']} | {r['neg_blobs']:.2f} |")
+    worst = min(r["pr_auc"] - base for r in rows[1:]) if len(rows) > 1 else 0.0
+    print(f"\nlargest PR-AUC loss under a shift: {-worst:.4f} (goal < 0.05)")
+
+
+def _smoke_setup():
+    from hecl_keras.data import PreprocessConfig, synthetic_fundus
+    from hecl_keras.inference import Predictor
+    from hecl_keras.models import Segmenter, get_backbone
+
+    model = Segmenter(get_backbone("unet_plus_plus", base_filters=4, depth=3))
+    predictor = Predictor(model, (32, 32), PreprocessConfig(short_side=64), overlap=0.25)
+    items = [(f"s{i}", *synthetic_fundus(96, 128, seed=i, lesion_free_prob=0.0)) for i in range(2)]
+    return [("untrained (smoke)", predictor, 0.5)], items, lesion_free_photographs(2, 96, 128)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", default=[], help=".keras, preset or SavedModel (repeatable)")
+    parser.add_argument("--data", default=None, help="labelled data (default: the model's config data.source)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--images", type=int, default=None, help="use only the first N images of the split")
+    parser.add_argument("--negatives", type=int, default=6, help="lesion-free synthetic photographs")
+    parser.add_argument("--shifts", nargs="+", default=list(SHIFTS), choices=list(SHIFTS))
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args(argv)
+    shifts = ["in-domain"] + [s for s in args.shifts if s != "in-domain"]
+    if args.smoke:
+        models, items, negatives = _smoke_setup()
+        shifts = ["in-domain", "colour cast", "half resolution"]
+    else:
+        if not args.model:
+            parser.error("give --model (or --smoke)")
+        from hecl_keras.config import load_config
+        from hecl_keras.data.experiment import evaluation_items
+        from hecl_keras.inference.loading import load_predictor, run_config_path
+
+        models = []
+        for path in args.model:
+            predictor, threshold = load_predictor(path)
+            models.append((path, predictor, threshold))
+        config = load_config(run_config_path(args.model[0]), [f"data.source={args.data}"] if args.data else [])
+        items = list(evaluation_items(config.data, args.split)[0])[: args.images]
+        negatives = lesion_free_photographs(args.negatives, 1424, 2144)  # IDRiD's aspect at half its size
+        print(f"{len(items)} images of split {args.split!r}, {len(negatives)} lesion-free synthetic photographs, "
+              f"{len(shifts)} conditions")
+    for name, predictor, threshold in models:
+        rows = bench(predictor, threshold, items, negatives, shifts, progress=not args.smoke)
+        print_table(f"{name} (threshold {threshold:.3f}, minimum lesion {predictor.min_lesion_pixels:g} px)", rows)
+
+
+if __name__ == "__main__":
+    main()
