@@ -64,6 +64,11 @@ class AugmentSection:
     contrast: typing.List[float] = dataclasses.field(default_factory=lambda: [0.5, 1.5])
     crop_sampling: str = "image"
     lesion_fraction: float = 0.0
+    hue: float = 0.0
+    saturation: float = 0.0
+    gamma: float = 0.0
+    blur: float = 0.0
+    zoom: float = 0.0
 
 
 @dataclasses.dataclass
@@ -300,6 +305,11 @@ def _value_checks(c):
         (0.0 <= a.lesion_fraction <= 1.0, f"augment.lesion_fraction must be in [0, 1]. Received: {a.lesion_fraction}"),
         (a.lesion_fraction == 0 or a.crop_sampling == "window",
          "augment.lesion_fraction > 0 needs augment.crop_sampling: window"),
+        (0 <= a.hue <= 1, f"augment.hue must be in [0, 1]. Received: {a.hue}"),
+        (0 <= a.saturation <= 1, f"augment.saturation must be in [0, 1]. Received: {a.saturation}"),
+        (0 <= a.gamma <= 1, f"augment.gamma must be in [0, 1]. Received: {a.gamma}"),
+        (a.blur >= 0, f"augment.blur must be >= 0. Received: {a.blur}"),
+        (0 <= a.zoom < 0.5, f"augment.zoom must be in [0, 0.5). Received: {a.zoom}"),
         (d.val_count >= 0, f"data.val_count must be >= 0. Received: {d.val_count}"),
         (d.short_side is None or d.short_side >= 1, f"data.short_side must be >= 1. Received: {d.short_side}"),
         (e.threshold is None or 0 < e.threshold < 1, f"eval.threshold must be in (0, 1). Received: {e.threshold}"),

@@ -105,3 +105,52 @@ def test_tiles_cover_every_pixel():
     x, y = tile_pairs(pairs, (32, 32))
     assert x.shape == (2 * 3 * 3, 32, 32, 3)
     assert y.sum() == sum(m.sum() for _, m in pairs)
+
+
+CAMERA = dict(hue=0.05, saturation=0.3, gamma=0.5, blur=1.5)
+
+
+def test_camera_augmentations_change_colour_not_geometry_and_are_seeded():
+    from hecl_keras.data.augment import augment_seeded
+
+    image, mask = _pattern_pair()
+    image = image * np.array([1.0, 0.8, 0.5], np.float32)  # colour, so hue and saturation act
+    plain = build_augmenter(AugmentConfig(crop_size=(96, 96), flip=False, rotation=0, brightness=(1, 1),
+                                          contrast=(1, 1)), seed=3)
+    camera = build_augmenter(AugmentConfig(crop_size=(96, 96), flip=False, rotation=0, brightness=(1, 1),
+                                           contrast=(1, 1), **CAMERA), seed=3)
+    seed = np.array([7, 11], np.int64)
+    x0, y0 = (np.asarray(t) for t in augment_seeded(plain, image, mask, seed))
+    x1, y1 = (np.asarray(t) for t in augment_seeded(camera, image, mask, seed))
+    x2, _ = (np.asarray(t) for t in augment_seeded(camera, image, mask, seed))
+    np.testing.assert_array_equal(y1, mask)  # photometric only: the mask is untouched
+    np.testing.assert_allclose(x0, image, atol=1e-6)
+    assert np.abs(x1 - image).mean() > 0.01 and 0 <= x1.min() and x1.max() <= 1
+    np.testing.assert_array_equal(x1, x2)  # same per-crop seed, same draw
+
+
+def test_random_gamma_range():
+    from hecl_keras.data.augment import RandomGamma
+
+    x = np.full((64, 2, 2, 3), 0.5, np.float32)
+    out = np.asarray(RandomGamma(0.5, seed=0)(x, training=True))[:, 0, 0, 0]
+    gammas = np.log(out) / np.log(0.5)
+    assert gammas.min() >= 2 ** -0.5 - 1e-4 and gammas.max() <= 2 ** 0.5 + 1e-4 and gammas.std() > 0.1
+
+
+def test_zoom_moves_image_and_mask_together():
+    image, mask = _pattern_pair()
+    aug = build_augmenter(AugmentConfig(crop_size=(96, 96), flip=False, rotation=0, brightness=(1, 1),
+                                        contrast=(1, 1), zoom=0.3), seed=5)
+    changed = 0
+    for _ in range(6):
+        x, y = (np.asarray(t) for t in augment(aug, image, mask))
+        assert np.mean((x[..., 0] > 0.5) != (y[..., 0] > 0.5)) < 0.02
+        changed += not np.array_equal(y, mask)
+    assert changed >= 4
+
+
+@pytest.mark.parametrize("field, value", [("hue", 1.5), ("gamma", -0.1), ("zoom", 0.5), ("blur", -1.0)])
+def test_bad_camera_augment_config(field, value):
+    with pytest.raises(ValueError, match=field):
+        AugmentConfig(**{field: value})

@@ -43,6 +43,28 @@ class RandomBrightnessScale(keras.layers.RandomBrightness):
         return self.backend.numpy.clip(images * scale, self.value_range[0], self.value_range[1])
 
 
+@keras.saving.register_keras_serializable(package="hecl_keras")
+class RandomGamma(keras.layers.RandomBrightness):
+    """Raises [0, 1] images to a random power ``2 ** u``, ``u`` uniform in ``[-f, f]`` (another camera's tone curve).
+
+    Reuses ``RandomBrightness``' per-image random draw (and so its seeding); masks pass through.
+
+    Args:
+        factor: float ``f`` in (0, 1]: gammas from ``2 ** -f`` to ``2 ** f`` (0.5: 0.71 to 1.41).
+        seed: int or None.
+    """
+
+    def __init__(self, factor, seed=None, **kwargs):
+        kwargs.pop("value_range", None)
+        super().__init__(factor=factor, value_range=(0.0, 1.0), seed=seed, **kwargs)
+
+    def transform_images(self, images, transformation, training=True):
+        if not training:
+            return images
+        gamma = 2.0 ** self.backend.cast(transformation["rgb_delta"], images.dtype)  # value_range span is 1
+        return self.backend.numpy.power(self.backend.numpy.clip(images, 1e-6, 1.0), gamma)
+
+
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
     """Random augmentation of training crops (the authors' recipe by default).
@@ -60,6 +82,14 @@ class AugmentConfig:
         lesion_fraction: with ``"window"``, the fraction of crops centred on a
             random lesion pixel (nnU-Net-style foreground oversampling); the others
             are centred uniformly in the image.
+
+    Other cameras (off by default; issue #18's robustness options):
+        hue: float in [0, 1]. ``RandomHue`` factor (0.05: a slight colour cast).
+        saturation: float in [0, 1]. Saturation scaled by up to this much either way (``RandomSaturation``).
+        gamma: float in [0, 1]. Tone curve ``x ** 2**u``, u in [-gamma, gamma] (:class:`RandomGamma`).
+        blur: float >= 0. Largest Gaussian blur sigma in working pixels (``RandomGaussianBlur``).
+        zoom: float in [0, 0.5). Scale change up to this fraction either way, image and mask
+            together (``RandomZoom``): other resolutions and FOV diameters.
     """
 
     crop_size: tuple = (512, 512)
@@ -69,6 +99,11 @@ class AugmentConfig:
     contrast: tuple = (0.5, 1.5)
     crop_sampling: str = "image"
     lesion_fraction: float = 0.0
+    hue: float = 0.0
+    saturation: float = 0.0
+    gamma: float = 0.0
+    blur: float = 0.0
+    zoom: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "crop_size", tuple(int(s) for s in self.crop_size))
@@ -88,6 +123,13 @@ class AugmentConfig:
             raise ValueError(f"lesion_fraction must be in [0, 1]. Received: {self.lesion_fraction}")
         if self.lesion_fraction and self.crop_sampling != "window":
             raise ValueError("lesion_fraction > 0 needs crop_sampling='window'.")
+        for name, high in (("hue", 1.0), ("saturation", 1.0), ("gamma", 1.0), ("zoom", 0.5)):
+            value = getattr(self, name)
+            if not 0.0 <= value <= high or (name == "zoom" and value == high):
+                raise ValueError(f"{name} must be in [0, {high}{')' if name == 'zoom' else ']'}. "
+                                 f"Received: {name}={value}")
+        if self.blur < 0:
+            raise ValueError(f"blur must be >= 0. Received: blur={self.blur}")
 
     @property
     def window_size(self):
@@ -100,14 +142,16 @@ def augment_config(config) -> AugmentConfig:
     a = config.augment
     return AugmentConfig(crop_size=tuple(a.crop_size), flip=a.flip, rotation=a.rotation,
                          brightness=tuple(a.brightness), contrast=tuple(a.contrast),
-                         crop_sampling=a.crop_sampling, lesion_fraction=a.lesion_fraction)
+                         crop_sampling=a.crop_sampling, lesion_fraction=a.lesion_fraction, hue=a.hue,
+                         saturation=a.saturation, gamma=a.gamma, blur=a.blur, zoom=a.zoom)
 
 
 def build_augmenter(config: AugmentConfig = AugmentConfig(), seed: int | None = None) -> keras.layers.Pipeline:
     """A ``keras.layers.Pipeline`` that takes and returns ``{"images", "segmentation_masks"}``.
 
-    Order: flip, rotation (about the centre, black fill), random crop
-    (central crop for ``crop_sampling="window"``), brightness, contrast. Images are float in [0, 1], (H, W, 3) or
+    Order: flip, rotation (about the centre, black fill), zoom, random crop
+    (central crop for ``crop_sampling="window"``), brightness, contrast, then the
+    optional camera changes: hue, saturation, gamma, blur. Images are float in [0, 1], (H, W, 3) or
     (B, H, W, 3); masks float (…, 1).
     """
 
@@ -123,6 +167,9 @@ def build_augmenter(config: AugmentConfig = AugmentConfig(), seed: int | None = 
                 config.rotation / 360.0, fill_mode="constant", fill_value=0.0, seed=sub_seed(2)
             )
         )
+    if config.zoom:
+        layers.append(keras.layers.RandomZoom((-config.zoom, config.zoom), fill_mode="constant", fill_value=0.0,
+                                              seed=sub_seed(6)))
     if config.crop_sampling == "window":
         layers.append(keras.layers.CenterCrop(config.crop_size[0], config.crop_size[1]))
     else:
@@ -133,6 +180,17 @@ def build_augmenter(config: AugmentConfig = AugmentConfig(), seed: int | None = 
     lo, hi = config.contrast
     if (lo, hi) != (1.0, 1.0):
         layers.append(keras.layers.RandomContrast((1.0 - lo, hi - 1.0), value_range=(0.0, 1.0), seed=sub_seed(5)))
+    if config.hue:
+        layers.append(keras.layers.RandomHue(config.hue, value_range=(0.0, 1.0), seed=sub_seed(7)))
+    if config.saturation:
+        s = config.saturation / 2
+        layers.append(keras.layers.RandomSaturation((0.5 - s, 0.5 + s), value_range=(0.0, 1.0), seed=sub_seed(8)))
+    if config.gamma:
+        layers.append(RandomGamma(config.gamma, seed=sub_seed(9)))
+    if config.blur:
+        kernel = 2 * int(math.ceil(2 * config.blur)) + 1
+        layers.append(keras.layers.RandomGaussianBlur(1.0, kernel_size=kernel, sigma=(0.0, config.blur),
+                                                      value_range=(0.0, 1.0), seed=sub_seed(10)))
     return keras.layers.Pipeline(layers, name="augment")
 
 
