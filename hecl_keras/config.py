@@ -13,6 +13,7 @@ import yaml
 
 # Choices of string settings (the modules that act on them import these).
 CROP_SAMPLINGS = ("image", "window")
+NORMALIZATIONS = ("none", "fov_standardize", "clahe", "local_mean")
 LR_SCHEDULES = ("halving", "cosine")
 SUPERVISED_LOSSES = ("bce", "dice_bce", "focal", "tversky_bce")
 STRATEGIES = ("none", "mirrored", "multi_worker")
@@ -40,6 +41,8 @@ class DataConfig:
         mask_suffix: mask stem suffix; None: ``_EX`` for IDRiD, ``""`` otherwise.
         short_side: working-scale short side after the FOV crop (580 = authors' scale).
         fov_crop: crop to the field of view first.
+        normalize: colour normalisation of working images, in training and inference alike:
+            ``none``, ``fov_standardize``, ``clahe`` or ``local_mean`` (see ``hecl_keras.data.normalize``).
         val_count: training images held out for validation (model selection).
         split_seed: seed of the validation split.
         cache_dir: preprocessing cache; None: ``$HECL_CACHE_DIR`` or ``~/.cache/hecl_keras``.
@@ -49,6 +52,7 @@ class DataConfig:
     mask_suffix: typing.Optional[str] = None
     short_side: typing.Optional[int] = 580
     fov_crop: bool = True
+    normalize: str = "none"
     val_count: int = 6
     split_seed: int = 0
     cache_dir: typing.Optional[str] = None
@@ -311,6 +315,7 @@ def _value_checks(c):
         (a.blur >= 0, f"augment.blur must be >= 0. Received: {a.blur}"),
         (0 <= a.zoom < 0.5, f"augment.zoom must be in [0, 0.5). Received: {a.zoom}"),
         (d.val_count >= 0, f"data.val_count must be >= 0. Received: {d.val_count}"),
+        (d.normalize in NORMALIZATIONS, f"data.normalize must be one of {NORMALIZATIONS}. Received: {d.normalize!r}"),
         (d.short_side is None or d.short_side >= 1, f"data.short_side must be >= 1. Received: {d.short_side}"),
         (e.threshold is None or 0 < e.threshold < 1, f"eval.threshold must be in (0, 1). Received: {e.threshold}"),
         (0 <= e.overlap < 1, f"eval.overlap must be in [0, 1). Received: {e.overlap}"),

@@ -15,6 +15,7 @@ from hecl_keras.data.datasets import Sample
 from hecl_keras.data.errors import DataError
 from hecl_keras.data.geometry import CropResize, plan_crop_resize
 from hecl_keras.data.io import read_image, read_mask
+from hecl_keras.data.normalize import normalize_colour
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,16 +28,20 @@ class PreprocessConfig:
             original scale.
         fov_crop: bool. Crop to the field-of-view bounding box first.
         fov_threshold: int. Red-channel level of the FOV detector.
+        normalize: str. Colour normalisation of the working image
+            (:mod:`hecl_keras.data.normalize`): ``"none"``, ``"fov_standardize"``, ``"clahe"``, ``"local_mean"``.
     """
 
     short_side: int | None = 580
     fov_crop: bool = True
     fov_threshold: int = 20
+    normalize: str = "none"
 
 
 def preprocess_config(data_config) -> PreprocessConfig:
     """The :class:`PreprocessConfig` of an experiment's ``data`` section."""
-    return PreprocessConfig(short_side=data_config.short_side, fov_crop=data_config.fov_crop)
+    return PreprocessConfig(short_side=data_config.short_side, fov_crop=data_config.fov_crop,
+                            normalize=data_config.normalize)
 
 
 @dataclasses.dataclass
@@ -69,11 +74,12 @@ def read_pair(sample: Sample):
 
 
 def preprocess_arrays(image, mask, config: PreprocessConfig = PreprocessConfig()):
-    """Crops and resizes an in-memory pair. Returns ``(image, mask, CropResize)``."""
+    """Crops, resizes and colour-normalises an in-memory pair. Returns ``(image, mask, CropResize)``."""
     transform = plan_crop_resize(
         image, short_side=config.short_side, fov_crop=config.fov_crop, threshold=config.fov_threshold
     )
-    return transform.apply_image(image), transform.apply_mask(mask), transform
+    working = normalize_colour(transform.apply_image(image), config.normalize, config.fov_threshold)
+    return working, transform.apply_mask(mask), transform
 
 
 def load_pair(sample: Sample, config: PreprocessConfig = PreprocessConfig(), cache: ArrayCache | None = None) -> Pair:

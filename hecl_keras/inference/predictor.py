@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hecl_keras.data.geometry import plan_crop_resize
+from hecl_keras.data.normalize import normalize_colour
 from hecl_keras.data.preprocess import PreprocessConfig, preprocess_config
 from hecl_keras.inference.sliding_window import predict_tiled
 
@@ -75,9 +76,10 @@ class Predictor:
                                 threshold=self.preprocess.fov_threshold)
 
     def working(self, image):
-        """``(working image (h,w,3) uint8, CropResize)`` of a photograph (H,W,3) uint8."""
+        """``(working image (h,w,3) uint8, CropResize)`` of a photograph (H,W,3) uint8 (colour-normalised as in
+        training)."""
         t = self.plan(image)
-        return t.apply_image(image), t
+        return normalize_colour(t.apply_image(image), self.preprocess.normalize, self.preprocess.fov_threshold), t
 
     def scale_of(self, image):
         """Working pixels per original pixel (linear) for a photograph: areas scale by its square."""
