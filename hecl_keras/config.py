@@ -101,7 +101,14 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class HECLConfig:
-    """The contrastive terms (METHOD.md sections 3-4). Off by default (supervised only)."""
+    """The contrastive terms (METHOD.md sections 3-4). Off by default (supervised only).
+
+    Beyond the paper (issue #13; all off by default, so the paper's settings are the defaults):
+        projection_dim: > 0 puts a 1x1-conv projection head between the features and the terms.
+        alpha_off_epochs: epochs with the terms' weight at 0 before it starts.
+        alpha_ramp_epochs: epochs over which the weight then rises to ``alpha`` (0: at once).
+        alpha_ramp: ``linear`` or ``cosine`` ramp shape.
+    """
 
     enabled: bool = False
     alpha: float = 0.01
@@ -114,6 +121,10 @@ class HECLConfig:
     k: int = 3
     form: str = "supcon"
     gather_across_replicas: bool = False
+    projection_dim: int = 0
+    alpha_off_epochs: int = 0
+    alpha_ramp_epochs: int = 0
+    alpha_ramp: str = "linear"
 
 
 @dataclasses.dataclass
@@ -315,6 +326,11 @@ def _value_checks(c):
         (a.blur >= 0, f"augment.blur must be >= 0. Received: {a.blur}"),
         (0 <= a.zoom < 0.5, f"augment.zoom must be in [0, 0.5). Received: {a.zoom}"),
         (d.val_count >= 0, f"data.val_count must be >= 0. Received: {d.val_count}"),
+        (c.hecl.projection_dim >= 0, f"hecl.projection_dim must be >= 0. Received: {c.hecl.projection_dim}"),
+        (c.hecl.alpha_off_epochs >= 0 and c.hecl.alpha_ramp_epochs >= 0,
+         "hecl.alpha_off_epochs and hecl.alpha_ramp_epochs must be >= 0"),
+        (c.hecl.alpha_ramp in ("linear", "cosine"),
+         f"hecl.alpha_ramp must be linear or cosine. Received: {c.hecl.alpha_ramp!r}"),
         (d.normalize in NORMALIZATIONS, f"data.normalize must be one of {NORMALIZATIONS}. Received: {d.normalize!r}"),
         (d.short_side is None or d.short_side >= 1, f"data.short_side must be >= 1. Received: {d.short_side}"),
         (e.threshold is None or 0 < e.threshold < 1, f"eval.threshold must be in (0, 1). Received: {e.threshold}"),

@@ -110,3 +110,47 @@ def test_val_loss_is_the_same_total_as_the_training_loss(batch):
     logs = model.evaluate(x[:4], y[:4], batch_size=4, verbose=0, return_dict=True)
     assert logs["pd_loss"] > 0 and logs["de_loss"] > 0
     assert logs["loss"] == pytest.approx(logs["sup_loss"] + 0.5 * (logs["pd_loss"] + logs["de_loss"]), rel=1e-5)
+
+
+@pytest.mark.portable
+def test_projection_head_feeds_the_terms_and_alpha_scale_weights_them(batch):
+    from tests import hecl_reference as ref
+
+    x, y = batch
+    model = make(alpha=0.5, projection_dim=6, alpha_schedule=True)
+    model.compile()
+    out = model(x[:4], training=True)
+    logits = keras.ops.convert_to_numpy(out["logits"]).astype(np.float64)
+    t = y[:4].astype(np.float64)
+    bce = np.mean(np.maximum(logits, 0) - logits * t + np.log1p(np.exp(-np.abs(logits))))
+    # The head, in NumPy: relu(f W1 + b1) W2 + b2 per pixel (1x1 convolutions).
+    (w1, b1), (w2, b2) = ([keras.ops.convert_to_numpy(v).astype(np.float64) for v in layer.weights]
+                          for layer in model.projection.layers)
+    f = keras.ops.convert_to_numpy(out["features"]).astype(np.float64)
+    z = np.maximum(f @ w1[0, 0] + b1, 0) @ w2[0, 0] + b2
+    pd = ref.patch_density(z, t, grid=4, threshold=0.05, tau=0.05)
+    de = ref.edge(z, t, grid=4, threshold=0.05, tau=0.05)
+    assert pd > 0 and de > 0
+    total = float(keras.ops.convert_to_numpy(model.compute_loss(x[:4], y[:4], out)))
+    assert total == pytest.approx(bce + 0.5 * (pd + de), rel=1e-4)
+    model.alpha_scale.assign(0.25)
+    total = float(keras.ops.convert_to_numpy(model.compute_loss(x[:4], y[:4], out)))
+    assert total == pytest.approx(bce + 0.125 * (pd + de), rel=1e-4)
+    assert model.predict(x[:2], verbose=0).shape == (2, 48, 48, 1)  # inference never runs the head
+
+
+def test_alpha_schedule_values_and_logging(batch):
+    from hecl_keras.models.hecl import AlphaSchedule
+
+    assert [AlphaSchedule(2, 4).scale(e) for e in range(7)] == [0, 0, 0.25, 0.5, 0.75, 1, 1]
+    cosine = [AlphaSchedule(0, 2, "cosine").scale(e) for e in range(3)]
+    assert cosine == pytest.approx([0.5, 1.0, 1.0])
+    x, y = batch
+    model = make(alpha_schedule=True)
+    model.compile()
+    h = model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[AlphaSchedule(1, 0)]).history
+    assert h["alpha_scale"] == [0.0, 1.0]
+    plain = make()
+    plain.compile()
+    with pytest.raises(ValueError, match="alpha_schedule=True"):
+        plain.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[AlphaSchedule(1, 0)])

@@ -50,7 +50,8 @@ def build_model(config) -> Segmenter:
         return HECLSegmenter(backbone, alpha=h.alpha, temperature=h.temperature, grid=h.grid,
                              threshold=h.threshold, use_density=h.use_density, use_edge=h.use_edge,
                              sampling=h.sampling, k=h.k, form=h.form,
-                             gather_across_replicas=h.gather_across_replicas)
+                             gather_across_replicas=h.gather_across_replicas, projection_dim=h.projection_dim,
+                             alpha_schedule=bool(h.alpha_off_epochs or h.alpha_ramp_epochs))
     return Segmenter(backbone)
 
 

@@ -258,6 +258,11 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
         inputs.sync_epoch,
         keras.callbacks.LearningRateScheduler(learning_rate_schedule(t)),
     ]
+    h = config.hecl
+    if h.enabled and (h.alpha_off_epochs or h.alpha_ramp_epochs):
+        from hecl_keras.models.hecl import AlphaSchedule
+
+        callbacks.append(AlphaSchedule(h.alpha_off_epochs, h.alpha_ramp_epochs, h.alpha_ramp))  # logged as alpha_scale
     if config.model.encoder_freeze and config.model.encoder_unfreeze_epoch:
         callbacks.append(UnfreezeEncoder(config.model.encoder_unfreeze_epoch))
     if t.ema:
