@@ -251,7 +251,11 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
     truncate_log(log_path, done)  # rows of a partly finished epoch (killed before its backup) go
     mode = monitor_mode(monitor)
     if done:
-        print(f"resuming from epoch {done + 1} of {t.epochs} ({run_dir / 'backup'})", file=sys.stderr)
+        if done >= t.epochs:
+            print(f"all {t.epochs} epochs were trained before the interruption: choosing the threshold and "
+                  "scoring", file=sys.stderr)
+        else:
+            print(f"resuming from epoch {done + 1} of {t.epochs} ({run_dir / 'backup'})", file=sys.stderr)
     # Order matters at each epoch end: the log row and the best checkpoint are written before the
     # backup, so a kill in between re-runs that epoch (identically) instead of losing its row/checkpoint.
     callbacks = [
