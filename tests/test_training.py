@@ -33,7 +33,9 @@ def test_run_folder_contents(tiny_run):
     assert len(result["history"]["val_pr_auc"]) == 2
     assert result["history"]["learning_rate"] == pytest.approx([0.003, 0.003])
     metrics = json.loads((run_dir / "eval/test/metrics.json").read_text())
-    assert set(metrics["standard"]["pooled"]) == {"iou", "f1", "precision", "recall", "roc_auc", "pr_auc"}
+    assert set(metrics["standard"]["pooled"]) == {"iou", "f1", "precision", "recall", "roc_auc", "pr_auc",
+                                                  "image_level"}
+    assert (run_dir / "preset" / "metadata.json").is_file()
     assert len(metrics["standard"]["per_image"]) == 2
 
 
@@ -105,6 +107,21 @@ def test_killed_run_resumes_to_the_uninterrupted_result(uninterrupted_run, tmp_p
         for a, b in zip(_weights(straight / name), _weights(tmp_path / name)):
             np.testing.assert_array_equal(a, b)
     assert result["threshold"] == straight_result["threshold"]
+    # Training time spans both sessions: every epoch's seconds, the repeated epoch counted once.
+    seconds = json.loads((tmp_path / "epoch_seconds.json").read_text())
+    assert sorted(seconds) == ["0", "1", "2"]
+    assert result["train_seconds"] == pytest.approx(sum(seconds.values()))
+
+
+def test_the_same_data_folder_written_two_ways_is_the_same_experiment(tmp_path, monkeypatch):
+    from hecl_keras.training.trainer import _comparable
+
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    relative = load_config(QUICKSTART, ["data.source=data"])
+    absolute = load_config(QUICKSTART, [f"data.source={tmp_path / 'data'}"])
+    assert _comparable(relative) == _comparable(absolute)
+    assert _comparable(load_config(QUICKSTART))["data"]["source"] == "synthetic"
 
 
 def test_complete_run_is_not_trained_again(uninterrupted_run, capsys):

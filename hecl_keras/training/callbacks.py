@@ -3,9 +3,11 @@ unfreezing a pretrained encoder after a warm-up."""
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -120,6 +122,36 @@ class PredictionImages(keras.callbacks.Callback):
             self.tf.summary.image("validation: truth green, prediction red", pictures, step=epoch + 1,
                                   max_outputs=len(pictures))
         self.writer.flush()
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Records each epoch's wall time (validation included) in a JSON file ``{epoch: seconds}``.
+
+    Kept out of ``log.csv`` so that log stays identical between identical runs; an
+    epoch run again after a resume overwrites its entry, so a resumed run's total
+    training time is the sum over its epochs (:func:`training_seconds`).
+    """
+
+    def __init__(self, path, clock=time.perf_counter):
+        super().__init__()
+        self.path, self.clock = Path(path), clock
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = self.clock()
+
+    def on_epoch_end(self, epoch, logs=None):
+        times = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        times[str(epoch)] = self.clock() - self._start
+        self.path.write_text(json.dumps(times, indent=1))
+
+
+def training_seconds(path, epochs):
+    """Sum of the recorded seconds of epochs ``0..epochs-1``, or None when some are missing."""
+    times = json.loads(Path(path).read_text()) if Path(path).is_file() else {}
+    if any(str(e) not in times for e in range(epochs)):
+        return None
+    return sum(times[str(e)] for e in range(epochs))
 
 
 class UnfreezeEncoder(keras.callbacks.Callback):

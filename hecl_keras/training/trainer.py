@@ -30,7 +30,14 @@ from hecl_keras.config import STRATEGIES, ConfigError, config_to_dict, load_conf
 from hecl_keras.data.experiment import load_experiment_data, training_inputs
 from hecl_keras.models.build import build_compiled_model
 from hecl_keras.saving import load_model
-from hecl_keras.training.callbacks import BestCheckpoint, PredictionImages, UnfreezeEncoder, learning_rate_schedule
+from hecl_keras.training.callbacks import (
+    BestCheckpoint,
+    EpochTimer,
+    PredictionImages,
+    UnfreezeEncoder,
+    learning_rate_schedule,
+    training_seconds,
+)
 
 
 def make_strategy(name):
@@ -72,7 +79,17 @@ def monitor_mode(monitor: str) -> str:
 
 
 RUN_OUTPUTS = ("config.yaml", "split.json", "log.csv", "tensorboard", "checkpoints", "backup", "model.keras",
-               "eval", "result.json")
+               "eval", "result.json", "epoch_seconds.json", "preset")
+
+
+def _comparable(config) -> dict:
+    """The config as a dict, with ``data.source`` as an absolute path (the same folder given as
+    ``../shared/data/IDRiD`` or ``/work/shared/data/IDRiD`` is the same experiment)."""
+    values = config_to_dict(config)
+    source = values["data"]["source"]
+    if source != "synthetic":
+        values["data"]["source"] = str(Path(source).expanduser().resolve())
+    return values
 
 
 class RunComplete(Exception):
@@ -110,7 +127,7 @@ def prepare_run_dir(run_dir: Path, config, force=False) -> str:
     started = any((run_dir / name).is_file() for name in ("result.json", "backup/training_metadata.json")) or \
         len(read_log(run_dir / "log.csv")) > 0
     if saved.is_file() and started:  # a folder that never finished an epoch just takes the new config
-        changed = _differences(config_to_dict(load_config(saved)), config_to_dict(config))
+        changed = _differences(_comparable(load_config(saved)), _comparable(config))
         if changed:
             raise ConfigError(f"{run_dir} holds a run with a different config ({'; '.join(changed[:5])}). "
                               "Use --force to start it again, or another --run-dir.")
@@ -272,6 +289,7 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
     if t.ema:
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=False))  # validate the averaged weights
     callbacks += [
+        EpochTimer(run_dir / "epoch_seconds.json"),
         keras.callbacks.CSVLogger(str(log_path), append=True),
         BestCheckpoint(str(run_dir / "checkpoints" / "best.keras"), monitor=monitor, mode=mode,
                        best=best_logged(read_log(log_path), monitor, mode)),
@@ -286,7 +304,12 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
               callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipelines shuffle themselves
     model.save(run_dir / "model.keras")
     history = _history(read_log(log_path))
-    result = {"run_dir": str(run_dir), "train_seconds": time.perf_counter() - start, "monitor": monitor,
+    # Training time over every session of the run (resumes included); runs from before epoch_seconds.json
+    # existed fall back to this session's time.
+    session = time.perf_counter() - start
+    trained = training_seconds(run_dir / "epoch_seconds.json", t.epochs)
+    result = {"run_dir": str(run_dir), "monitor": monitor, "session_seconds": session,
+              "train_seconds": session if trained is None else trained,
               "resumed_from_epoch": done, "epochs": t.epochs}
 
     best_path = run_dir / "checkpoints" / "best.keras"
