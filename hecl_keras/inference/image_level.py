@@ -27,6 +27,16 @@ def component_areas(mask):
     return labels, stats[1:count, cv2.CC_STAT_AREA].astype(np.int64)
 
 
+def _remove_small(mask, labels, areas, min_lesion_pixels, scale):
+    """:func:`clean_mask` on components already labelled (``labels``, ``areas`` from :func:`component_areas`)."""
+    working = areas * float(scale) ** 2
+    keep = working >= min_lesion_pixels
+    if keep.all():
+        return mask.astype(bool), working, 0
+    lookup = np.concatenate([[False], keep])
+    return lookup[labels], working[keep], int((~keep).sum())
+
+
 def clean_mask(mask, min_lesion_pixels, scale=1.0):
     """Removes components smaller than ``min_lesion_pixels`` working-scale pixels.
 
@@ -38,13 +48,7 @@ def clean_mask(mask, min_lesion_pixels, scale=1.0):
     Returns:
         ``(cleaned (H,W) bool, working-scale areas of the kept components (k,), number removed)``.
     """
-    labels, areas = component_areas(mask)
-    working = areas * float(scale) ** 2
-    keep = working >= min_lesion_pixels
-    if keep.all():
-        return mask.astype(bool), working, 0
-    lookup = np.concatenate([[False], keep])
-    return lookup[labels], working[keep], int((~keep).sum())
+    return _remove_small(mask, *component_areas(mask), min_lesion_pixels, scale)
 
 
 def image_answer(prob, threshold, min_lesion_pixels, scale=1.0):
@@ -56,8 +60,8 @@ def image_answer(prob, threshold, min_lesion_pixels, scale=1.0):
         (the cleaned (H,W) bool mask).
     """
     raw = prob >= threshold
-    _, areas = component_areas(raw)
-    cleaned, kept, removed = clean_mask(raw, min_lesion_pixels, scale)
+    labels, areas = component_areas(raw)  # one labelling serves the score and the removal
+    cleaned, kept, removed = _remove_small(raw, labels, areas, min_lesion_pixels, scale)
     score = float(areas.max() * scale ** 2) if areas.size else 0.0
     return {"exudate_score": score, "exudates_present": bool(kept.size), "lesions": int(kept.size),
             "removed_blobs": removed, "mask": cleaned}
