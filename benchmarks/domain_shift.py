@@ -91,8 +91,8 @@ def bench(predictor, threshold, items, negatives, shifts, progress=True):
         answers = []
         for image, mask in negatives:
             image, _ = SHIFTS[shift](image, mask)
-            answers.append(image_answer(predictor(image), threshold, predictor.min_lesion_pixels,
-                                        predictor.scale_of(image)))
+            prob, scale = predictor.predict_with_scale(image)
+            answers.append(image_answer(prob, threshold, predictor.min_lesion_pixels, scale))
         rows.append({"shift": shift, "pr_auc": scores["pr_auc"], "f1": scores["f1"],
                      "fp_blobs": scores["image_level"]["false_positive_components_per_image"],
                      "false_alarms": sum(a["exudates_present"] for a in answers), "negatives": len(answers),

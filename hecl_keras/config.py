@@ -291,7 +291,7 @@ def _check_type(hint, value, where):
 
 def _value_checks(c):
     """(ok, message) pairs for values that have the right type but make no sense."""
-    a, t, d, e, m = c.augment, c.train, c.data, c.eval, c.model
+    t, d, e, m = c.train, c.data, c.eval, c.model
     return [
         (m.encoder is not None or (m.encoder_weights is None and not m.encoder_freeze),
          "model.encoder_weights and model.encoder_freeze need model.encoder"),
@@ -313,18 +313,6 @@ def _value_checks(c):
         (t.strategy in STRATEGIES, f"train.strategy must be one of {STRATEGIES}. Received: {t.strategy!r}"),
         (t.mixed_precision in MIXED_PRECISION,
          f"train.mixed_precision must be one of {MIXED_PRECISION}. Received: {t.mixed_precision!r}"),
-        (len(a.crop_size) == 2 and min(a.crop_size) >= 1,
-         f"augment.crop_size must be [height, width] >= 1. Received: {a.crop_size}"),
-        (a.crop_sampling in CROP_SAMPLINGS,
-         f"augment.crop_sampling must be one of {CROP_SAMPLINGS}. Received: {a.crop_sampling!r}"),
-        (0.0 <= a.lesion_fraction <= 1.0, f"augment.lesion_fraction must be in [0, 1]. Received: {a.lesion_fraction}"),
-        (a.lesion_fraction == 0 or a.crop_sampling == "window",
-         "augment.lesion_fraction > 0 needs augment.crop_sampling: window"),
-        (0 <= a.hue <= 1, f"augment.hue must be in [0, 1]. Received: {a.hue}"),
-        (0 <= a.saturation <= 1, f"augment.saturation must be in [0, 1]. Received: {a.saturation}"),
-        (0 <= a.gamma <= 1, f"augment.gamma must be in [0, 1]. Received: {a.gamma}"),
-        (a.blur >= 0, f"augment.blur must be >= 0. Received: {a.blur}"),
-        (0 <= a.zoom < 0.5, f"augment.zoom must be in [0, 0.5). Received: {a.zoom}"),
         (d.val_count >= 0, f"data.val_count must be >= 0. Received: {d.val_count}"),
         (c.hecl.projection_dim >= 0, f"hecl.projection_dim must be >= 0. Received: {c.hecl.projection_dim}"),
         (c.hecl.alpha_off_epochs >= 0 and c.hecl.alpha_ramp_epochs >= 0,
@@ -338,8 +326,38 @@ def _value_checks(c):
     ]
 
 
+def augment_problem(a):
+    """The first augmentation value that makes no sense, as a message naming the field, or None.
+
+    ``a``: anything with the augment fields: the YAML ``augment`` section or a
+    :class:`~hecl_keras.data.augment.AugmentConfig` (which raises it as a ValueError).
+    """
+    def factor_range(pair):
+        return len(pair) == 2 and 0.0 <= pair[0] <= 1.0 <= pair[1] <= 2.0
+
+    checks = [
+        (len(a.crop_size) == 2 and min(a.crop_size) >= 1,
+         f"crop_size must be [height, width] >= 1. Received: {list(a.crop_size)}"),
+        *((factor_range(getattr(a, name)), f"{name} must be [low, high] with 0 <= low <= 1 <= high <= 2. "
+                                           f"Received: {list(getattr(a, name))}")
+          for name in ("brightness", "contrast")),
+        (a.crop_sampling in CROP_SAMPLINGS,
+         f"crop_sampling must be one of {CROP_SAMPLINGS}. Received: {a.crop_sampling!r}"),
+        (0.0 <= a.lesion_fraction <= 1.0, f"lesion_fraction must be in [0, 1]. Received: {a.lesion_fraction}"),
+        (a.lesion_fraction == 0 or a.crop_sampling == "window", "lesion_fraction > 0 needs crop_sampling: window"),
+        *((0 <= getattr(a, name) <= 1, f"{name} must be in [0, 1]. Received: {getattr(a, name)}")
+          for name in ("hue", "saturation", "gamma")),
+        (a.blur >= 0, f"blur must be >= 0. Received: {a.blur}"),
+        (0 <= a.zoom < 0.5, f"zoom must be in [0, 0.5). Received: {a.zoom}"),
+    ]
+    return next((message for ok, message in checks if not ok), None)
+
+
 def validate_config(config) -> None:
     """Raises :class:`ConfigError` for the first value that makes no sense (before any work starts)."""
+    problem = augment_problem(config.augment)
+    if problem:
+        raise ConfigError(f"augment.{problem}")
     for ok, message in _value_checks(config):
         if not ok:
             raise ConfigError(message)

@@ -19,7 +19,7 @@ def test_defaults_and_overrides(tmp_path):
     ("train.loss=dice", "train.loss must be one of"),
     ("train.lr_schedule=step", "train.lr_schedule must be one of"),
     ("train.warmup_epochs=300", r"train.warmup_epochs must be in \[0, train.epochs\)"),
-    ("augment.lesion_fraction=0.5", "needs augment.crop_sampling: window"),
+    ("augment.lesion_fraction=0.5", "augment.lesion_fraction > 0 needs crop_sampling: window"),
     ("augment.crop_sampling=random", "augment.crop_sampling must be one of"),
     ("eval.threshold=1.5", r"eval.threshold must be in \(0, 1\)"),
     ("train.epochs=[3", "the value is not valid YAML"),

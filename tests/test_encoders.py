@@ -77,7 +77,7 @@ def test_config_builds_a_frozen_encoder_and_checks_its_settings():
     assert not encoder.trainable
     trainable = {id(v) for v in model.trainable_variables}
     assert not any(id(v) in trainable for v in encoder.weights)
-    bad = [(["model.encoder=resnet5"], "unknown encoder 'resnet5'"),
+    bad = [(["model.encoder=resnet5"], "model.encoder: Unknown encoder 'resnet5'"),
            (["model.encoder=resnet50", "model.backbone=cenet"], "has its own encoder"),
            (["model.encoder_freeze=true"], "need model.encoder"),
            (["model.encoder=resnet50", "augment.crop_size=[48, 48]"], "multiples of 32"),

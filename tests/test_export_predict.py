@@ -153,11 +153,15 @@ def test_predict_writes_a_summary_when_every_input_fails(trained, tmp_path):
 
 def test_lesion_summary_counts():
     from hecl_keras.inference.files import lesion_summary
+    from hecl_keras.inference.image_level import image_answer
 
-    mask = np.zeros((20, 20), bool)
-    mask[1:3, 1:3] = True
-    mask[10:15, 10:12] = True
-    s = lesion_summary(mask, np.ones((20, 20), bool))
+    prob = np.zeros((20, 20), np.float32)
+    prob[1:3, 1:3] = 0.9  # 4 pixels
+    prob[10:15, 10:12] = 0.9  # 10 pixels
+    prob[18, 18] = 0.9  # 1 pixel: below 2 working pixels at scale 1
+    answer = image_answer(prob, 0.5, min_lesion_pixels=2)
+    assert sorted(answer["lesion_areas"].tolist()) == [4, 10]
+    s = lesion_summary(answer["mask"], np.ones((20, 20), bool), answer["lesion_areas"])
     assert s == {"exudate_fraction_of_fov": 14 / 400, "lesions": 2, "largest_lesion_pixels": 10, "exudate_pixels": 14}
 
 

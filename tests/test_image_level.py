@@ -88,10 +88,10 @@ def test_evaluation_reports_the_negative_side_on_lesion_free_synthetic_photograp
     class TruthWithSpeck(Predictor):
         """Predicts the true mask plus one 1-pixel false alarm in every image."""
 
-        def __call__(self, image):
+        def predict_with_scale(self, image):
             prob = truth[id(image)].astype(np.float32)
             prob[48, 64] = 1.0
-            return prob
+            return prob, self.scale_of(image)
 
     predictor = TruthWithSpeck(None, (32, 32), PreprocessConfig(short_side=None), min_lesion_pixels=0)
     raw = evaluate_standard(predictor, items, 0.5)[0]["pooled"]["image_level"]
@@ -99,3 +99,19 @@ def test_evaluation_reports_the_negative_side_on_lesion_free_synthetic_photograp
     predictor.min_lesion_pixels = 2  # the speck goes; real synthetic lesions are larger
     clean = evaluate_standard(predictor, items, 0.5)[0]["pooled"]["image_level"]
     assert clean["specificity"] == 1.0 and clean["sensitivity"] == 1.0 and clean["auc"] == 1.0
+
+
+def test_evaluation_reuses_predictions_it_is_given():
+    """The validation report after training reuses the threshold choice's maps instead of predicting again."""
+    items = [(f"s{seed}", *synthetic_fundus(96, 128, seed=seed, lesion_free_prob=0.0)) for seed in range(3)]
+
+    class Refuses(Predictor):
+        def predict_with_scale(self, image):
+            raise AssertionError("predicted an image whose map was given")
+
+    predictor = Refuses(None, (32, 32), PreprocessConfig(short_side=None))
+    given = {sample_id: (mask.astype(np.float32), 1.0) for sample_id, _, mask in items}
+    report = evaluate_standard(predictor, items, 0.5, predictions=given)[0]
+    assert report["pooled"]["f1"] == 1.0 and len(report["per_image"]) == 3
+    with pytest.raises(AssertionError, match="was given"):
+        evaluate_standard(predictor, items, 0.5, predictions={"s0": given["s0"]})

@@ -60,7 +60,7 @@ def test_window_pads_outside_the_image():
     a = np.arange(1, 26).reshape(5, 5, 1)
     w = window(a, (0, 0), (3, 3))
     np.testing.assert_array_equal(w[..., 0], [[0, 0, 0], [0, 1, 2], [0, 6, 7]])
-    with pytest.raises(ValueError, match="crop_sampling='window'"):
+    with pytest.raises(ValueError, match="needs crop_sampling: window"):
         AugmentConfig(lesion_fraction=0.5)
     assert AugmentConfig(crop_size=(256, 256)).window_size == (364, 364)
 

@@ -14,7 +14,7 @@ import math
 
 import keras
 
-from hecl_keras.config import CROP_SAMPLINGS
+from hecl_keras.config import augment_problem
 
 
 @keras.saving.register_keras_serializable(package="hecl_keras")
@@ -109,27 +109,9 @@ class AugmentConfig:
         object.__setattr__(self, "crop_size", tuple(int(s) for s in self.crop_size))
         object.__setattr__(self, "brightness", tuple(float(b) for b in self.brightness))
         object.__setattr__(self, "contrast", tuple(float(c) for c in self.contrast))
-        for name in ("brightness", "contrast"):
-            lo, hi = getattr(self, name)
-            if not 0.0 <= lo <= 1.0 <= hi <= 2.0:
-                raise ValueError(
-                    f"{name} must be (low, high) with 0 <= low <= 1 <= high <= 2. Received: {name}={(lo, hi)}"
-                )
-        if len(self.crop_size) != 2 or min(self.crop_size) < 1:
-            raise ValueError(f"crop_size must be (height, width). Received: crop_size={self.crop_size}")
-        if self.crop_sampling not in CROP_SAMPLINGS:
-            raise ValueError(f"crop_sampling must be one of {CROP_SAMPLINGS}. Received: {self.crop_sampling!r}")
-        if not 0.0 <= self.lesion_fraction <= 1.0:
-            raise ValueError(f"lesion_fraction must be in [0, 1]. Received: {self.lesion_fraction}")
-        if self.lesion_fraction and self.crop_sampling != "window":
-            raise ValueError("lesion_fraction > 0 needs crop_sampling='window'.")
-        for name, high in (("hue", 1.0), ("saturation", 1.0), ("gamma", 1.0), ("zoom", 0.5)):
-            value = getattr(self, name)
-            if not 0.0 <= value <= high or (name == "zoom" and value == high):
-                raise ValueError(f"{name} must be in [0, {high}{')' if name == 'zoom' else ']'}. "
-                                 f"Received: {name}={value}")
-        if self.blur < 0:
-            raise ValueError(f"blur must be >= 0. Received: blur={self.blur}")
+        problem = augment_problem(self)  # the same checks as the YAML config's
+        if problem:
+            raise ValueError(problem)
 
     @property
     def window_size(self):

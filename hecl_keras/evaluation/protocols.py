@@ -21,7 +21,7 @@ from hecl_keras.inference.image_level import false_positive_components, image_an
 from hecl_keras.metrics.pixel_curves import PooledCurves, binary_scores
 
 
-def evaluate_standard(predictor, items, threshold=0.5, progress=None, keep=None):
+def evaluate_standard(predictor, items, threshold=0.5, progress=None, keep=None, predictions=None):
     """Scores a :class:`~hecl_keras.inference.Predictor` on full-resolution images.
 
     Args:
@@ -30,6 +30,8 @@ def evaluate_standard(predictor, items, threshold=0.5, progress=None, keep=None)
         threshold: float.
         progress: callable(done, total, id) or None.
         keep: callable(id, image, mask, probabilities) called per image (e.g. to write overlays).
+        predictions: ``{id: (probabilities (H,W), working/original scale)}`` already computed by the same
+            predictor (e.g. while choosing the threshold on these images); those images are not predicted again.
 
     Per image also the image-level answer (``exudates_present``, ``exudate_score``,
     after removing blobs below ``predictor.min_lesion_pixels``) and the false-positive
@@ -46,11 +48,15 @@ def evaluate_standard(predictor, items, threshold=0.5, progress=None, keep=None)
     per_image = []
     for n, (sample_id, image, mask) in enumerate(items, 1):
         start = time.perf_counter()
-        prob = predictor(image)
+        if predictions and sample_id in predictions:
+            prob, scale = predictions[sample_id]
+        elif hasattr(predictor, "predict_with_scale"):
+            prob, scale = predictor.predict_with_scale(image)  # scale: areas in working pixels
+        else:
+            prob, scale = predictor(image), 1.0
         curves.update(prob, mask)
         single = PooledCurves(bins=4096)
         single.update(prob, mask)
-        scale = predictor.scale_of(image) if hasattr(predictor, "scale_of") else 1.0  # areas in working pixels
         answer = image_answer(prob, threshold, min_size, scale)
         row = {"id": sample_id, **binary_scores(prob, mask, threshold),
                "roc_auc": single.roc_auc(), "pr_auc": single.pr_auc(),

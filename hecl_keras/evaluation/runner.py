@@ -16,11 +16,13 @@ SHEET_IMAGES = 12
 
 
 def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"), show_progress=True,
-                   threshold=None):
+                   threshold=None, predictions=None):
     """Scores ``model`` on ``items`` ((id, image, mask) at original resolution) and writes a report.
 
     Thresholded scores use :func:`resolve_threshold` (``threshold`` overrides);
     the paper protocol keeps the authors' 0.5 unless ``threshold`` is given.
+    ``predictions`` (``{id: (probabilities, scale)}`` of this model) spares the standard
+    protocol predicting those images again.
 
     Writes ``metrics.json``, ``metrics.md``, ``roc.png``, ``pr.png``,
     ``overlays/<id>.png`` (TP green, FP blue, FN red) and ``predictions.png``
@@ -46,7 +48,7 @@ def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"
                 names.append(str(sample_id))
 
         bar = Progress(len(items), "evaluating (standard protocol)") if show_progress else None
-        metrics["standard"], curves = evaluate_standard(predictor, items, chosen, bar, keep)
+        metrics["standard"], curves = evaluate_standard(predictor, items, chosen, bar, keep, predictions)
         metrics["standard"]["threshold"] = chosen
         plot_curves(curves, out_dir)
         title = f"threshold {chosen:.3f}"

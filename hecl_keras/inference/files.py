@@ -21,7 +21,6 @@ import time
 import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from hecl_keras.data.errors import DataError
@@ -57,15 +56,20 @@ def find_inputs(inputs):
     return paths, problems
 
 
-def lesion_summary(mask, fov):
-    """Exudate fraction of the FOV, connected lesions (8-connected) and the largest lesion's area in pixels."""
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    areas = stats[1:, cv2.CC_STAT_AREA] if count > 1 else np.zeros(0, int)
+def lesion_summary(mask, fov, areas):
+    """Exudate fraction of the FOV, connected lesions and the largest lesion's area in pixels.
+
+    Args:
+        mask: (H, W) bool, the cleaned mask.
+        fov: (H, W) bool field of view.
+        areas: (lesions,) int. The mask's 8-connected components' areas in pixels
+            (``image_answer(...)["lesion_areas"]``: the components are labelled once per image).
+    """
     fov_pixels = int(fov.sum())
     return {
         "exudate_fraction_of_fov": float(np.count_nonzero(mask & fov) / fov_pixels) if fov_pixels else 0.0,
-        "lesions": int(count - 1),
-        "largest_lesion_pixels": int(areas.max()) if areas.size else 0,
+        "lesions": int(len(areas)),
+        "largest_lesion_pixels": int(max(areas)) if len(areas) else 0,
         "exudate_pixels": int(mask.sum()),
     }
 
@@ -115,7 +119,7 @@ def predict_files(predictor, paths, out_dir, threshold=0.5, progress=None, probl
             mask = answer["mask"]  # blobs below the minimum lesion size removed
             fov = fov_mask(image, predictor.preprocess.fov_threshold)
             summary = {"exudates_present": answer["exudates_present"],
-                       "exudate_score": answer["exudate_score"], **lesion_summary(mask, fov),
+                       "exudate_score": answer["exudate_score"], **lesion_summary(mask, fov, answer["lesion_areas"]),
                        "removed_blobs": answer["removed_blobs"]}
             overlay = outline_overlay(image, mask)
             overview = prediction_overview(image, mask, prob, Path(path).name, fov=fov)

@@ -57,14 +57,16 @@ def image_answer(prob, threshold, min_lesion_pixels, scale=1.0):
     Returns:
         dict: ``exudate_score`` (largest predicted lesion, working-scale pixels, before removal),
         ``exudates_present`` (bool), ``lesions`` (kept components), ``removed_blobs``, ``mask``
-        (the cleaned (H,W) bool mask).
+        (the cleaned (H,W) bool mask), ``lesion_areas`` ((lesions,) int, the kept components' areas
+        in original pixels).
     """
     raw = prob >= threshold
-    labels, areas = component_areas(raw)  # one labelling serves the score and the removal
+    labels, areas = component_areas(raw)  # one labelling serves the score, the removal and the areas
     cleaned, kept, removed = _remove_small(raw, labels, areas, min_lesion_pixels, scale)
     score = float(areas.max() * scale ** 2) if areas.size else 0.0
+    kept_areas = areas[areas * float(scale) ** 2 >= min_lesion_pixels]
     return {"exudate_score": score, "exudates_present": bool(kept.size), "lesions": int(kept.size),
-            "removed_blobs": removed, "mask": cleaned}
+            "removed_blobs": removed, "mask": cleaned, "lesion_areas": kept_areas}
 
 
 def false_positive_components(pred, truth):

@@ -85,11 +85,16 @@ class Predictor:
         """Working pixels per original pixel (linear) for a photograph: areas scale by its square."""
         return self.plan(image).scale
 
+    def predict_with_scale(self, image):
+        """``(probabilities (H, W) float32, working/original linear scale)`` of a photograph (H,W,3) uint8,
+        planning its FOV crop once (``__call__`` plus :meth:`scale_of` would plan it twice)."""
+        work, t = self.working(image)
+        return t.invert(self.predict_working(work)), t.scale
+
     def predict_working(self, working_image):
         return predict_tiled(self.predict_fn, working_image, self.tile_size, self.overlap, self.tta_flip,
                              self.batch_size)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 photograph -> (H, W) float32 probabilities (0 outside the FOV box)."""
-        work, t = self.working(image)
-        return t.invert(self.predict_working(work))
+        return self.predict_with_scale(image)[0]

@@ -7,7 +7,7 @@ import inspect
 import keras
 
 from hecl_keras.config import ConfigError
-from hecl_keras.models.encoders import ENCODERS
+from hecl_keras.models.encoders import check_encoder
 from hecl_keras.models.registry import BACKBONES, get_backbone, output_stride
 from hecl_keras.models.segmenter import Segmenter
 
@@ -27,8 +27,10 @@ def build_model(config) -> Segmenter:
             with_encoders = sorted(n for n, b in BACKBONES.items() if "encoder" in inspect.signature(b).parameters)
             raise ConfigError(f"model.encoder: backbone {m.backbone!r} has its own encoder; encoders go with "
                               f"{', '.join(with_encoders)}")
-        if m.encoder not in ENCODERS:
-            raise ConfigError(f"model.encoder: unknown encoder {m.encoder!r}. Available: {', '.join(sorted(ENCODERS))}")
+        try:
+            check_encoder(m.encoder)
+        except ValueError as error:
+            raise ConfigError(f"model.encoder: {error}") from None
     accepted -= {"encoder", "encoder_weights", "encoder_freeze"}  # set by model.encoder*, not model.options
     unknown = sorted(set(options) - accepted)
     if unknown:

@@ -177,10 +177,13 @@ def enable_determinism(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def choose_threshold(model, config, items) -> dict:
+def choose_threshold(model, config, items, predictions=None) -> dict:
     """The decision settings chosen on ``items`` (the validation split): the probability threshold that
     maximises pooled full-resolution F1, then the image-level minimum lesion size
     (:func:`~hecl_keras.inference.image_level.choose_min_lesion_pixels`) at that threshold.
+
+    ``predictions``, a dict, receives ``{id: (probabilities (H,W), working/original scale)}`` so the
+    validation report need not predict the images again.
 
     Returns:
         ``{"threshold", "val_f1", "images", "min_lesion_pixels", "min_lesion_choice"}``.
@@ -192,10 +195,12 @@ def choose_threshold(model, config, items) -> dict:
     predictor = Predictor.from_config(keras_predict_fn(model), config)
     curves = PooledCurves()
     kept = []
-    for _, image, mask in items:
-        prob = predictor(image)
+    for sample_id, image, mask in items:
+        prob, scale = predictor.predict_with_scale(image)
         curves.update(prob, mask)
-        kept.append((prob, mask.astype(bool), predictor.scale_of(image)))
+        kept.append((prob, mask.astype(bool), scale))
+        if predictions is not None:
+            predictions[sample_id] = (prob, scale)
     threshold, f1 = curves.best_f1_threshold()
     size = choose_min_lesion_pixels([(p, m, threshold, s) for p, m, s in kept])
     return {"threshold": threshold, "val_f1": f1, "images": len(kept), "min_lesion_pixels": size["min_lesion_pixels"],
@@ -314,8 +319,9 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
 
     best_path = run_dir / "checkpoints" / "best.keras"
     best = load_model(best_path) if best_path.exists() else model
+    val_predictions = {}  # the threshold choice's predictions serve the validation report too
     if data.split.get("val"):
-        result["threshold"] = choose_threshold(best, config, data.originals("val"))
+        result["threshold"] = choose_threshold(best, config, data.originals("val"), val_predictions)
         best.decision_threshold = result["threshold"]["threshold"]
         best.min_lesion_pixels = result["threshold"]["min_lesion_pixels"]
         if best_path.exists():
@@ -330,7 +336,8 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
     for split in config.eval.after_training:
         if data.split.get(split):
             result["eval"][split] = evaluate_model(best, config, data.originals(split), run_dir / "eval" / split,
-                                                   protocols=("standard",))
+                                                   protocols=("standard",),
+                                                   predictions=val_predictions if split == "val" else None)
     from hecl_keras.presets import save_to_preset, training_summary
 
     save_to_preset(best, run_dir / "preset", config, training_summary(result, data))
