@@ -60,6 +60,10 @@ def test_image_level_scores():
     out = image_level_scores(rows)
     assert (out["sensitivity"], out["specificity"], out["auc"]) == (0.5, 0.5, 0.75)
     assert out["false_positive_components_per_image"] == 1.0
+    assert "false_positive_components_per_image_before_removal" not in out  # the rows do not have it
+    before = image_level_scores([{**r, "false_positive_components_before_removal": r["false_positive_components"] + 3}
+                                 for r in rows])
+    assert before["false_positive_components_per_image_before_removal"] == 4.0
     only_positive = image_level_scores(rows[:2])
     assert only_positive["specificity"] is None and only_positive["auc"] is None
 
@@ -96,9 +100,12 @@ def test_evaluation_reports_the_negative_side_on_lesion_free_synthetic_photograp
     predictor = TruthWithSpeck(None, (32, 32), PreprocessConfig(short_side=None), min_lesion_pixels=0)
     raw = evaluate_standard(predictor, items, 0.5)[0]["pooled"]["image_level"]
     assert raw["specificity"] == 0.0 and raw["false_positive_components_per_image"] > 0.5
+    assert raw["false_positive_components_per_image_before_removal"] == raw["false_positive_components_per_image"]
     predictor.min_lesion_pixels = 2  # the speck goes; real synthetic lesions are larger
     clean = evaluate_standard(predictor, items, 0.5)[0]["pooled"]["image_level"]
     assert clean["specificity"] == 1.0 and clean["sensitivity"] == 1.0 and clean["auc"] == 1.0
+    assert clean["false_positive_components_per_image"] == 0.0
+    assert clean["false_positive_components_per_image_before_removal"] == raw["false_positive_components_per_image"]
 
 
 def test_evaluation_reuses_predictions_it_is_given():

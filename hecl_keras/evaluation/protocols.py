@@ -35,7 +35,7 @@ def evaluate_standard(predictor, items, threshold=0.5, progress=None, keep=None,
 
     Per image also the image-level answer (``exudates_present``, ``exudate_score``,
     after removing blobs below ``predictor.min_lesion_pixels``) and the false-positive
-    components (predicted lesions touching no true one); ``pooled["image_level"]``
+    components (predicted lesions touching no true one), after and before that removal; ``pooled["image_level"]``
     has the image-level sensitivity, specificity and AUC (None where the split lacks
     images with or without exudates) and the false-positive components per image.
 
@@ -65,6 +65,10 @@ def evaluate_standard(predictor, items, threshold=0.5, progress=None, keep=None,
                "removed_blobs": answer["removed_blobs"],
                "false_positive_components": false_positive_components(answer["mask"], mask),
                "seconds": time.perf_counter() - start}
+        # The same count without the minimum-size removal (equal when nothing was removed).
+        row["false_positive_components_before_removal"] = (
+            false_positive_components(prob >= threshold, mask) if answer["removed_blobs"]
+            else row["false_positive_components"])
         per_image.append(row)
         if keep is not None:
             keep(sample_id, image, mask, prob)

@@ -54,14 +54,19 @@ def markdown_table(metrics: dict) -> str:
             def fmt(value):
                 return "n/a" if value is None else f"{value:.4f}"
 
+            def fmt2(value):
+                return "n/a" if value is None else f"{value:.2f}"
+
             lines += [
                 "Image level (\"does it show exudates?\": a lesion at least the minimum size is left):",
                 "",
-                "| images with / without exudates | sensitivity | specificity | AUC | false-positive blobs per image |",
-                "|---|---|---|---|---|",
+                "| images with / without exudates | sensitivity | specificity | AUC | false-positive blobs per image "
+                "| before the minimum-size removal |",
+                "|---|---|---|---|---|---|",
                 f"| {level['with_exudates']} / {level['without_exudates']} | {fmt(level['sensitivity'])} | "
                 f"{fmt(level['specificity'])} | {fmt(level['auc'])} | "
-                f"{level['false_positive_components_per_image']:.2f} |",
+                f"{level['false_positive_components_per_image']:.2f} | "
+                f"{fmt2(level.get('false_positive_components_per_image_before_removal'))} |",
                 "",
             ]
         lines += [

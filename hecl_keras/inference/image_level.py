@@ -90,7 +90,9 @@ def roc_auc_of_scores(scores, labels):
 
 def image_level_scores(rows):
     """Image-level sensitivity, specificity and AUC from per-image rows (``has_exudates``, ``exudates_present``,
-    ``exudate_score``, ``false_positive_components``). Sensitivity/specificity are None without positives/negatives."""
+    ``exudate_score``, ``false_positive_components``). Sensitivity/specificity are None without positives/negatives.
+    Rows with ``false_positive_components_before_removal`` (blobs below the minimum size kept) also give that mean,
+    so a report shows what the blob removal cut."""
     truth = np.array([r["has_exudates"] for r in rows], bool)
     said = np.array([r["exudates_present"] for r in rows], bool)
     out = {"images": len(rows), "with_exudates": int(truth.sum()), "without_exudates": int((~truth).sum()),
@@ -99,6 +101,9 @@ def image_level_scores(rows):
            "auc": roc_auc_of_scores([r["exudate_score"] for r in rows], truth),
            "false_positive_components_per_image": float(np.mean([r["false_positive_components"] for r in rows]))
            if rows else 0.0}
+    if rows and all("false_positive_components_before_removal" in r for r in rows):
+        out["false_positive_components_per_image_before_removal"] = float(
+            np.mean([r["false_positive_components_before_removal"] for r in rows]))
     return out
 
 
