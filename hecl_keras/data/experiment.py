@@ -164,8 +164,8 @@ def training_inputs(config, data, pipeline="auto", workers=1) -> TrainingInputs:
     if pipeline == "auto":
         pipeline = "tf.data" if keras.backend.backend() == "tensorflow" else "pydataset"
     if pipeline == "tf.data":
-        planner = CropPlanner.from_pairs(data.train, t.repeats, t.seed, aug)
-        train = tf_training_dataset(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed, planner=planner)
+        planner, padded = CropPlanner.from_pairs(data.train, t.repeats, t.seed, aug)
+        train = tf_training_dataset(padded, t.batch_size, aug, repeats=t.repeats, seed=t.seed, planner=planner)
     else:
         train = planner = AugmentedBatches(data.train, t.batch_size, aug, repeats=t.repeats, seed=t.seed,
                                            workers=workers)

@@ -19,6 +19,8 @@ from hecl_keras.data.augment import AugmentConfig, augment_seeded, build_augment
 def _pad_to(array, height, width):
     """Zero-pads (H, W, C) to (height, width, C), centred (fundus margins are black anyway)."""
     h, w = array.shape[:2]
+    if (h, w) == (height, width):
+        return array  # already padded (no copy)
     top, left = (height - h) // 2, (width - w) // 2
     out = np.zeros((height, width) + array.shape[2:], array.dtype)
     out[top:top + h, left:left + w] = array
@@ -81,8 +83,11 @@ class CropPlanner:
 
     @classmethod
     def from_pairs(cls, pairs, repeats, seed, augment_config: AugmentConfig):
-        """The planner :func:`tf_training_dataset` makes for these pairs (pass it there and to :class:`SyncEpoch`)."""
-        return cls(_common_size(pairs, augment_config.crop_size)[1], repeats, seed, augment_config)
+        """``(planner, padded pairs)``: the planner :func:`tf_training_dataset` makes for these pairs, and the
+        pairs padded to its common size; pass both there (the pairs are then not padded again) and the
+        planner to :class:`SyncEpoch`."""
+        images, masks = _common_size(pairs, augment_config.crop_size)
+        return cls(masks, repeats, seed, augment_config), list(zip(images, masks))
 
     def __len__(self):
         return self.n * self.repeats
