@@ -6,6 +6,9 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+# The portable tests run again under JAX (tests/test_backends.py), where every new shape or model is an XLA
+# compile of seconds to minutes on a 2-core CPU: there they check each piece once, not every variant.
+ON_JAX = os.environ.get("KERAS_BACKEND") == "jax"
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
 IDRID = Path(os.environ.get("HECL_IDRID", REPO.parent / "shared" / "data" / "IDRiD"))
 

@@ -4,6 +4,7 @@ import pytest
 
 from hecl_keras.models import BACKBONES, get_backbone, output_stride
 from hecl_keras.models.segmenter import Segmenter
+from tests.conftest import ON_JAX
 
 SMALL = {
     "unet_plus_plus": dict(base_filters=4, depth=3),
@@ -90,6 +91,6 @@ def test_segmenter_fit_predict_and_reload(tmp_path):
 def test_predict_on_many_sizes(name):
     """Keras' TF predict function relaxes traced shapes to None after a few sizes; the graph must cope."""
     model = get_backbone(name, **SMALL[name])
-    for size in (32, 64, 96, 128, 160):
+    for size in (32,) if ON_JAX else (32, 64, 96, 128, 160):  # the shape relaxation is TensorFlow's
         out = model.predict_on_batch(np.zeros((1, size, size + 32, 3), "float32"))
         assert out["logits"].shape == (1, size, size + 32, 1)
