@@ -20,10 +20,11 @@ def _images(n=2, seed=0):
 @pytest.mark.parametrize("decoder", ["unet", "unet_plus_plus"])
 @pytest.mark.parametrize("encoder", sorted(ENCODERS))
 def test_every_encoder_builds_with_both_decoders(encoder, decoder):
+    # Static shapes of the functional graph (building runs every layer on symbolic tensors); the round-trip
+    # tests below run real images through two families.
     backbone = get_backbone(decoder, encoder=encoder, base_filters=4, input_shape=(SIZE, SIZE, 3))
-    out = backbone(_images())
-    assert tuple(out["logits"].shape) == (2, SIZE, SIZE, 1)
-    assert tuple(out["features"].shape) == (2, SIZE, SIZE, 4)
+    assert tuple(backbone.output["logits"].shape) == (None, SIZE, SIZE, 1)
+    assert tuple(backbone.output["features"].shape) == (None, SIZE, SIZE, 4)
     assert backbone.output_stride == 32
     assert backbone.get_layer("encoder").trainable
 
