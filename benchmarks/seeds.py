@@ -21,6 +21,7 @@ Usage::
 
     python -m benchmarks.seeds study.yaml --runs runs/recipe_ablation
     python -m benchmarks.seeds study.yaml --runs /tmp/s --set train.epochs=1 --results /tmp/results   # a try-out
+    python -m benchmarks.seeds study.yaml --runs runs/recipe_ablation --seeds 0    # seed 0 of every variant now
 """
 
 from __future__ import annotations
@@ -70,11 +71,18 @@ def paired_difference(variant, baseline):
     return {**s, "per_seed": diffs, "interval": [s["mean"] - half, s["mean"] + half]}
 
 
-def load_study(path, extra_sets=()):
+def load_study(path, extra_sets=(), seeds=None):
+    """The study of a YAML file, with ``extra_sets`` appended to its overrides and, given ``seeds``, only
+    those of its seeds (a study's first seed now, the rest later: the same runs folder resumes)."""
     study = yaml.safe_load(Path(path).read_text())
     for key in ("name", "config", "seeds", "variants"):
         if key not in study:
             raise SystemExit(f"{path}: missing key {key!r}")
+    if seeds:
+        unknown = sorted(set(seeds) - set(study["seeds"]))
+        if unknown:
+            raise SystemExit(f"{path}: seeds {unknown} are not among the study's seeds {study['seeds']}")
+        study["seeds"] = [s for s in study["seeds"] if s in seeds]
     study.setdefault("set", [])
     study["set"] = list(study["set"]) + list(extra_sets)
     study.setdefault("baseline", next(iter(study["variants"])))
@@ -160,8 +168,10 @@ def main(argv=None):
     parser.add_argument("--runs", required=True, help="folder of the runs (resumable)")
     parser.add_argument("--results", default="docs/results", help="where <name>.json and <name>.md go")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override, every run")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="only these of the study's seeds (the JSON and table then cover only them)")
     args = parser.parse_args(argv)
-    study = load_study(args.study, args.set)
+    study = load_study(args.study, args.set, args.seeds)
     config_dir = Path.cwd()
     results = {}
     for seed in study["seeds"]:  # seed-major: a cut-short study still holds complete pairs

@@ -130,11 +130,11 @@ def test_seed_study_tiny_and_resumable(tmp_path):
     from tests.test_training import TINY
 
     study = {"name": "tiny", "config": QUICKSTART, "set": TINY + ["train.epochs=1", "train.image_log_every=0"],
-             "seeds": [3], "baseline": "base",
+             "seeds": [3, 4], "baseline": "base",
              "variants": {"base": [], "lesion": ["augment.crop_sampling=window", "augment.lesion_fraction=0.5"]}}
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
     command = [sys.executable, "-m", "benchmarks.seeds", str(tmp_path / "study.yaml"), "--runs", str(tmp_path / "r"),
-               "--results", str(tmp_path / "results")]
+               "--results", str(tmp_path / "results"), "--seeds", "3"]  # seed 4: later
     repo = Path(__file__).resolve().parents[1]
     first = subprocess.run(command, capture_output=True, text=True, cwd=repo, timeout=900)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
@@ -158,6 +158,9 @@ def test_shipped_studies_are_valid(study):
 
     s = load_study(study)
     assert s["name"] == study.stem and len(s["seeds"]) >= 3
+    assert load_study(study, seeds=[s["seeds"][0]])["seeds"] == [s["seeds"][0]]
+    with pytest.raises(SystemExit, match="not among the study's seeds"):
+        load_study(study, seeds=[12345])
     repo = Path(__file__).resolve().parents[1]
     for overrides in yaml.safe_load(study.read_text())["variants"].values():
         load_config(repo / s["config"], s["set"] + overrides)
