@@ -10,6 +10,7 @@ from hecl_keras.inference.image_level import (
     choose_min_lesion_pixels,
     clean_mask,
     false_positive_components,
+    false_positive_counts,
     image_answer,
     image_level_scores,
     roc_auc_of_scores,
@@ -43,6 +44,28 @@ def test_image_answer_and_false_positive_components():
     truth = _blobs((40, 40), [(22, 22, 1, 1)])
     assert false_positive_components(prob >= 0.5, truth) == 1  # the 2x2 blob touches no true lesion
     assert false_positive_components(np.zeros((4, 4), bool), truth[:4, :4]) == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_one_labelling_gives_what_labelling_again_gives(seed):
+    """The FP counts and the size choice from one labelling equal the counts on the cleaned and raw masks
+    and the pooled F1 of clean_mask, computed the long way."""
+    rng = np.random.default_rng(seed)
+    prob = (rng.random((48, 48)) < 0.12).astype(np.float32)  # many small, some merged components
+    truth = _blobs((48, 48), [(5, 5, 6, 6), (30, 20, 3, 9)]) | (rng.random((48, 48)) < 0.02)
+    for size in (0, 2, 3, 8):
+        answer = image_answer(prob, 0.5, size, scale=0.9)
+        after, before = false_positive_counts(answer["labels"], answer["keep"], truth)
+        assert after == false_positive_components(answer["mask"], truth)
+        assert before == false_positive_components(prob >= 0.5, truth)
+    items = [(prob, truth, 0.5, 0.9), (np.roll(prob, 7, axis=1), truth, 0.5, 1.3)]
+    choice = choose_min_lesion_pixels(items, candidates=(0, 2, 3, 8))
+    for size, value in choice["table"]:
+        cleaned = [clean_mask(p >= th, size, s)[0] for p, _, th, s in items]
+        tp = sum(int((c & t).sum()) for c, (_, t, _, _) in zip(cleaned, items))
+        fp = sum(int((c & ~t).sum()) for c, (_, t, _, _) in zip(cleaned, items))
+        fn = sum(int((~c & t).sum()) for c, (_, t, _, _) in zip(cleaned, items))
+        assert value == pytest.approx(2 * tp / (2 * tp + fp + fn))
 
 
 def test_roc_auc_of_scores_against_the_pairwise_definition():

@@ -27,14 +27,23 @@ def component_areas(mask):
     return labels, stats[1:count, cv2.CC_STAT_AREA].astype(np.int64)
 
 
-def _remove_small(mask, labels, areas, min_lesion_pixels, scale):
-    """:func:`clean_mask` on components already labelled (``labels``, ``areas`` from :func:`component_areas`)."""
-    working = areas * float(scale) ** 2
-    keep = working >= min_lesion_pixels
-    if keep.all():
-        return mask.astype(bool), working, 0
-    lookup = np.concatenate([[False], keep])
-    return lookup[labels], working[keep], int((~keep).sum())
+def kept_components(areas, min_lesion_pixels, scale=1.0):
+    """Which labelled components survive the minimum-size removal.
+
+    Args:
+        areas: (n,) int. Component areas in original pixels (from :func:`component_areas`).
+        min_lesion_pixels: float. Working-scale pixels (0 keeps everything).
+        scale: float. Working/original linear scale (an original pixel is ``scale**2`` working pixels).
+
+    Returns:
+        (n,) bool: the component is at least ``min_lesion_pixels`` working-scale pixels.
+    """
+    return areas * float(scale) ** 2 >= min_lesion_pixels
+
+
+def _mask_of(labels, keep):
+    """The (H,W) bool mask of the components ``keep`` marks (``labels`` from :func:`component_areas`)."""
+    return np.concatenate([[False], keep])[labels]
 
 
 def clean_mask(mask, min_lesion_pixels, scale=1.0):
@@ -48,34 +57,63 @@ def clean_mask(mask, min_lesion_pixels, scale=1.0):
     Returns:
         ``(cleaned (H,W) bool, working-scale areas of the kept components (k,), number removed)``.
     """
-    return _remove_small(mask, *component_areas(mask), min_lesion_pixels, scale)
+    labels, areas = component_areas(mask)
+    keep = kept_components(areas, min_lesion_pixels, scale)
+    cleaned = mask.astype(bool) if keep.all() else _mask_of(labels, keep)
+    return cleaned, areas[keep] * float(scale) ** 2, int((~keep).sum())
 
 
 def image_answer(prob, threshold, min_lesion_pixels, scale=1.0):
     """The image-level answer of a probability map.
 
+    The thresholded map is labelled once; everything below derives from that labelling.
+
     Returns:
         dict: ``exudate_score`` (largest predicted lesion, working-scale pixels, before removal),
         ``exudates_present`` (bool), ``lesions`` (kept components), ``removed_blobs``, ``mask``
         (the cleaned (H,W) bool mask), ``lesion_areas`` ((lesions,) int, the kept components' areas
-        in original pixels).
+        in original pixels), ``labels`` ((H,W) int32 components of the map before removal) and
+        ``keep`` ((n,) bool, which of them were kept) for :func:`false_positive_counts`.
     """
     raw = prob >= threshold
-    labels, areas = component_areas(raw)  # one labelling serves the score, the removal and the areas
-    cleaned, kept, removed = _remove_small(raw, labels, areas, min_lesion_pixels, scale)
+    labels, areas = component_areas(raw)
+    keep = kept_components(areas, min_lesion_pixels, scale)
+    cleaned = raw if keep.all() else _mask_of(labels, keep)
     score = float(areas.max() * scale ** 2) if areas.size else 0.0
-    kept_areas = areas[areas * float(scale) ** 2 >= min_lesion_pixels]
-    return {"exudate_score": score, "exudates_present": bool(kept.size), "lesions": int(kept.size),
-            "removed_blobs": removed, "mask": cleaned, "lesion_areas": kept_areas}
+    return {"exudate_score": score, "exudates_present": bool(keep.any()), "lesions": int(keep.sum()),
+            "removed_blobs": int((~keep).sum()), "mask": cleaned, "lesion_areas": areas[keep],
+            "labels": labels, "keep": keep}
+
+
+def _touches_truth(labels, count, truth):
+    """(count,) bool: the component (1..count in ``labels``) has a ground-truth pixel."""
+    hit = np.zeros(count + 1, bool)
+    hit[np.unique(labels[truth.astype(bool) & (labels > 0)])] = True
+    return hit[1:]
 
 
 def false_positive_components(pred, truth):
     """Predicted components (8-connected) that touch no ground-truth lesion pixel."""
     labels, areas = component_areas(pred)
-    if not areas.size:
-        return 0
-    hit = np.unique(labels[truth.astype(bool) & (labels > 0)])
-    return int(areas.size - hit.size)
+    return int((~_touches_truth(labels, areas.size, truth)).sum())
+
+
+def false_positive_counts(labels, keep, truth):
+    """False-positive components after and before the minimum-size removal, from one labelling.
+
+    Removal never merges or splits components, so a kept component is a false positive after
+    removal exactly when it was one before.
+
+    Args:
+        labels: (H,W) int32 components of the thresholded map (``image_answer(...)["labels"]``).
+        keep: (n,) bool, the components kept (``image_answer(...)["keep"]``).
+        truth: (H,W) bool ground truth.
+
+    Returns:
+        ``(after, before)`` ints.
+    """
+    false = ~_touches_truth(labels, keep.size, truth)
+    return int((false & keep).sum()), int(false.sum())
 
 
 def roc_auc_of_scores(scores, labels):
@@ -123,20 +161,27 @@ def choose_min_lesion_pixels(items, candidates=MIN_LESION_CANDIDATES):
     """
     has = [bool(t.any()) for _, t, _, _ in items]
     both = any(has) and not all(has)
+    # Each image is labelled once; per candidate only the kept set changes. Per component: its area,
+    # its true-pixel count (a removed component's true pixels become false negatives, the rest false positives).
+    labelled = []
+    for p, t, th, s in items:
+        labels, areas = component_areas(p >= th)
+        true_in = np.bincount(labels[t.astype(bool)], minlength=areas.size + 1)[1:]
+        labelled.append((areas, true_in, int(t.sum()), s))
     table = []
     for size in candidates:
         if both:
-            said = [image_answer(p, th, size, s)["exudates_present"] for p, _, th, s in items]
+            said = [bool(kept_components(areas, size, s).any()) for areas, _, _, s in labelled]
             sens = np.mean([a for a, h in zip(said, has) if h])
             spec = np.mean([not a for a, h in zip(said, has) if not h])
             value = float(sens + spec - 1)
         else:
             tp = fp = fn = 0
-            for p, t, th, s in items:
-                cleaned = clean_mask(p >= th, size, s)[0]
-                tp += int((cleaned & t).sum())
-                fp += int((cleaned & ~t).sum())
-                fn += int((~cleaned & t).sum())
+            for areas, true_in, true_total, s in labelled:
+                keep = kept_components(areas, size, s)
+                tp += int(true_in[keep].sum())
+                fp += int((areas - true_in)[keep].sum())
+                fn += true_total - int(true_in[keep].sum())
             value = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
         table.append([size, value])
     best = max(table, key=lambda row: (row[1], -row[0]))
