@@ -142,6 +142,10 @@ class TrainConfig:
         ema: keep an exponential moving average of the weights (Keras ``use_ema``); validation,
             the best checkpoint and the final model use the averaged weights.
         ema_momentum: the average's momentum.
+        precise_bn: re-estimate the BatchNorm moving statistics over ``precise_bn_tiles`` training tiles
+            before each validation and at the end of training (``hecl_keras.training.precise_batch_norm``);
+            with few steps the moving averages lag the weights and the model fails at inference.
+        precise_bn_tiles: how many tiles of the training images (``augment.crop_size``), chosen once by ``seed``.
         loss: ``"bce"`` (authors' L_sup), ``"dice_bce"``, ``"focal"`` or ``"tversky_bce"``.
         mixed_precision: None, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
         monitor: validation metric that picks the best checkpoint.
@@ -163,6 +167,8 @@ class TrainConfig:
     warmup_epochs: int = 0
     ema: bool = False
     ema_momentum: float = 0.99
+    precise_bn: bool = False
+    precise_bn_tiles: int = 240
     loss: str = "bce"
     mixed_precision: typing.Optional[str] = None
     monitor: str = "val_pr_auc"
@@ -307,6 +313,9 @@ def _value_checks(c):
         (0 <= t.warmup_epochs < t.epochs, f"train.warmup_epochs must be in [0, train.epochs). "
                                           f"Received: {t.warmup_epochs} with {t.epochs} epochs"),
         (0 < t.ema_momentum < 1, f"train.ema_momentum must be in (0, 1). Received: {t.ema_momentum}"),
+        (t.precise_bn_tiles >= 1, f"train.precise_bn_tiles must be >= 1. Received: {t.precise_bn_tiles}"),
+        (not (t.precise_bn and t.strategy != "none"),
+         "train.precise_bn is not supported with a distribution strategy (train.strategy) yet"),
         (t.lr_schedule in LR_SCHEDULES,
          f"train.lr_schedule must be one of {LR_SCHEDULES}. Received: {t.lr_schedule!r}"),
         (t.loss in SUPERVISED_LOSSES, f"train.loss must be one of {SUPERVISED_LOSSES}. Received: {t.loss!r}"),

@@ -19,6 +19,8 @@ def test_defaults_and_overrides(tmp_path):
     ("train.loss=dice", "train.loss must be one of"),
     ("train.lr_schedule=step", "train.lr_schedule must be one of"),
     ("train.warmup_epochs=300", r"train.warmup_epochs must be in \[0, train.epochs\)"),
+    ("train.precise_bn_tiles=0", r"train.precise_bn_tiles must be >= 1"),
+    ("train.precise_bn=true train.strategy=mirrored", r"train.precise_bn is not supported with a distribution"),
     ("augment.lesion_fraction=0.5", "augment.lesion_fraction > 0 needs crop_sampling: window"),
     ("augment.crop_sampling=random", "augment.crop_sampling must be one of"),
     ("eval.threshold=1.5", r"eval.threshold must be in \(0, 1\)"),
@@ -29,7 +31,7 @@ def test_defaults_and_overrides(tmp_path):
 ])
 def test_bad_config_is_a_clear_error(override, match):
     with pytest.raises(ConfigError, match=match):
-        load_config(None, [override])
+        load_config(None, override.split())  # several overrides: space-separated
 
 
 def test_shipped_configs_load_and_are_consistent():

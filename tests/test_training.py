@@ -17,7 +17,9 @@ TINY = [
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
-    config = load_config(QUICKSTART, TINY + ["eval.after_training=[val, test]"])
+    # precise_bn on here (off in the determinism/resume runs below): the trainer wiring runs once
+    config = load_config(QUICKSTART, TINY + ["eval.after_training=[val, test]", "train.precise_bn=true",
+                                             "train.precise_bn_tiles=5"])
     return train(config, run_dir=run_dir, verbose=0), run_dir
 
 

@@ -293,6 +293,11 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
         callbacks.append(UnfreezeEncoder(config.model.encoder_unfreeze_epoch))
     if t.ema:
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=False))  # validate the averaged weights
+    if t.precise_bn:  # after the EMA swap: the statistics are those of the weights validated and saved
+        from hecl_keras.training.precise_batch_norm import PreciseBatchNorm, training_tiles
+
+        tiles = training_tiles(data.train, config.augment.crop_size, t.precise_bn_tiles, t.seed)
+        callbacks.append(PreciseBatchNorm(tiles, t.batch_size))
     callbacks += [
         EpochTimer(run_dir / "epoch_seconds.json"),
         keras.callbacks.CSVLogger(str(log_path), append=True),
