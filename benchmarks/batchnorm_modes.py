@@ -7,7 +7,11 @@ training mode (each batch's own statistics; dropout and stochastic depth active 
 whose training-mode score is far above its inference-mode score has moving statistics that lag
 its weights (short from-scratch trainings of deep BatchNorm encoders). Side by side in one run.
 
+With ``--reestimate N ...`` also the inference-mode score after re-estimating the statistics
+over N training tiles (``train.precise_bn``; how many tiles are enough), with its time.
+
     python -m benchmarks.batchnorm_modes runs/ablation/unet_effb0_s0 runs/ablation/base_s0
+    python -m benchmarks.batchnorm_modes runs/ablation/unet_effb0_s0 --reestimate 48 96 240 435
     python -m benchmarks.batchnorm_modes --smoke          # tiny, synthetic, untrained (CI)
 """
 
@@ -41,37 +45,66 @@ def tile_pr_auc(model, x, y, training, batch_size=6):
     return curves.pr_auc()
 
 
-def compare(models, x, y):
-    """Rows ``(name, inference-mode PR-AUC, training-mode PR-AUC)``. Training mode also moves the moving
-    statistics of the in-memory model (not saved), so inference mode is measured first."""
-    return [(name, tile_pr_auc(m, x, y, False), tile_pr_auc(m, x, y, True)) for name, m in models]
+def compare(load, x, y, train_pairs=None, counts=(), tile_size=None, batch_size=6):
+    """``{"inference", "training", "reestimated": {N: (PR-AUC, seconds)}}`` of the model ``load()`` gives.
+
+    Training mode also moves the moving statistics of the in-memory model (not saved), so inference
+    mode is measured first, and every re-estimation starts from a fresh ``load()``.
+    """
+    import time
+
+    from hecl_keras.training.precise_batch_norm import reestimate_batch_norm, training_tiles
+
+    model = load()
+    row = {"inference": tile_pr_auc(model, x, y, False), "training": tile_pr_auc(model, x, y, True),
+           "reestimated": {}}
+    for count in counts:
+        model, tiles = load(), training_tiles(train_pairs, tile_size, count)
+        start = time.perf_counter()
+        reestimate_batch_norm(model, tiles, batch_size)
+        row["reestimated"][count] = (tile_pr_auc(model, x, y, False), time.perf_counter() - start)
+    return row
 
 
-def print_table(rows, tiles):
+def print_table(rows, tiles, counts=()):
     print(f"\n{tiles} validation tiles with lesions\n")
-    print("| model | tile PR-AUC, inference mode (moving statistics) | training mode (batch statistics) | ratio |")
-    print("|---|---|---|---|")
-    for name, inference, training in rows:
-        print(f"| {name} | {inference:.4f} | {training:.4f} | {training / max(inference, 1e-9):.2f}x |")
+    extra = "".join(f" re-estimated over {n} training tiles (s) |" for n in counts)
+    print("| model | tile PR-AUC, inference mode (moving statistics) | training mode (batch statistics) | ratio |"
+          + extra)
+    print("|---|---|---|---|" + "---|" * len(counts))
+    for name, row in rows:
+        cells = "".join(f" {row['reestimated'][n][0]:.4f} ({row['reestimated'][n][1]:.0f}) |" for n in counts)
+        print(f"| {name} | {row['inference']:.4f} | {row['training']:.4f} | "
+              f"{row['training'] / max(row['inference'], 1e-9):.2f}x |" + cells)
 
 
 def _smoke():
+    import keras
+
     from hecl_keras.data import synthetic_pairs
     from hecl_keras.models import Segmenter, get_backbone
 
-    model = Segmenter(get_backbone("unet", base_filters=4, depth=3))
-    x, y = lesion_tiles(synthetic_pairs(2, 96, 96, seed=0, lesion_free_prob=0.0), (32, 32), 6)
-    return [("untrained (smoke)", model)], x, y
+    pairs = synthetic_pairs(2, 96, 96, seed=0, lesion_free_prob=0.0)
+    x, y = lesion_tiles(pairs, (32, 32), 6)
+    def load():  # the same untrained weights every time
+        keras.utils.set_random_seed(0)
+        return Segmenter(get_backbone("unet", base_filters=4, depth=3))
+
+    row = compare(load, x, np.asarray(y), pairs, (4,), (32, 32))
+    return [("untrained (smoke)", row)], x
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="*", help="run folders (their config.yaml and model.keras)")
     parser.add_argument("--tiles", type=int, default=36, help="validation tiles with lesions to score")
+    parser.add_argument("--reestimate", type=int, nargs="*", default=[], metavar="N",
+                        help="also score after re-estimating the statistics over N training tiles")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     if args.smoke:
-        models, x, y = _smoke()
+        rows, x = _smoke()
+        print_table(rows, len(x), (4,))
     else:
         if not args.runs:
             parser.error("give run folders (or --smoke)")
@@ -84,11 +117,11 @@ def main(argv=None):
         rows = []
         for run in args.runs:  # each run's own data settings (data.normalize changes the inputs)
             config = load_config(Path(run) / "config.yaml")
-            x, y = lesion_tiles(load_experiment_data(config.data).val, config.augment.crop_size, args.tiles)
-            rows += compare([(Path(run).name, load_model(Path(run) / "model.keras"))], x, y)
-        print_table(rows, len(x))
-        return
-    print_table(compare(models, x, np.asarray(y)), len(x))
+            data = load_experiment_data(config.data)
+            x, y = lesion_tiles(data.val, config.augment.crop_size, args.tiles)
+            load = lambda run=run: load_model(Path(run) / "model.keras")  # noqa: E731
+            rows.append((Path(run).name, compare(load, x, y, data.train, args.reestimate, config.augment.crop_size)))
+        print_table(rows, len(x), args.reestimate)
 
 
 if __name__ == "__main__":
