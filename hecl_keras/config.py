@@ -186,11 +186,15 @@ class EvalConfig:
     Attributes:
         threshold: probability threshold of masks and thresholded scores. None: the
             model's own (chosen on the validation split after training), else 0.5.
+        min_lesion_tolerance: after training, the minimum lesion size is the largest candidate whose
+            validation criterion (pooled pixel F1, or Youden's J where the split has lesion-free images)
+            is within this of the best (``hecl_keras.inference.image_level.choose_min_lesion_pixels``).
     """
 
     overlap: float = 0.25
     tta_flip: bool = False
     threshold: typing.Optional[float] = None
+    min_lesion_tolerance: float = 0.01
     after_training: typing.List[str] = dataclasses.field(default_factory=lambda: ["val"])
 
 
@@ -332,6 +336,7 @@ def _value_checks(c):
         (d.short_side is None or d.short_side >= 1, f"data.short_side must be >= 1. Received: {d.short_side}"),
         (e.threshold is None or 0 < e.threshold < 1, f"eval.threshold must be in (0, 1). Received: {e.threshold}"),
         (0 <= e.overlap < 1, f"eval.overlap must be in [0, 1). Received: {e.overlap}"),
+        (e.min_lesion_tolerance >= 0, f"eval.min_lesion_tolerance must be >= 0. Received: {e.min_lesion_tolerance}"),
     ]
 
 

@@ -60,8 +60,9 @@ def test_one_labelling_gives_what_labelling_again_gives(seed):
         assert before == false_positive_components(prob >= 0.5, truth)
     items = [(prob, truth, 0.5, 0.9), (np.roll(prob, 7, axis=1), truth, 0.5, 1.3)]
     choice = choose_min_lesion_pixels(items, candidates=(0, 2, 3, 8))
-    for size, value in choice["table"]:
+    for size, value, blobs in choice["table"]:
         cleaned = [clean_mask(p >= th, size, s)[0] for p, _, th, s in items]
+        assert blobs == np.mean([false_positive_components(c, t) for c, (_, t, _, _) in zip(cleaned, items)])
         tp = sum(int((c & t).sum()) for c, (_, t, _, _) in zip(cleaned, items))
         fp = sum(int((c & ~t).sum()) for c, (_, t, _, _) in zip(cleaned, items))
         fn = sum(int((~c & t).sum()) for c, (_, t, _, _) in zip(cleaned, items))
@@ -98,10 +99,27 @@ def test_min_lesion_size_chosen_by_youden_when_both_kinds_exist():
     negatives = [(_blobs(shape, [(30, 30, 2, 3)]).astype(float), np.zeros(shape, bool)) for _ in range(3)]
     choice = choose_min_lesion_pixels([(p, t, 0.5, 1.0) for p, t in positives + negatives])
     assert choice["criterion"] == "youden" and choice["value"] == 1.0
-    assert choice["min_lesion_pixels"] == 8  # the smallest size above the 6-pixel false alarms (and <= 64)
+    # J = 1 from 8 (above the 6-pixel false alarms) to 64 (the 64-pixel lesions still kept): the largest wins.
+    assert choice["min_lesion_pixels"] == 64
+    assert [row[0] for row in choice["table"] if row[1] == 1.0] == [8, 16, 32, 64]
     # Every image has exudates: the pooled pixel F1 of the cleaned masks decides (removing the 2-pixel blob).
     choice = choose_min_lesion_pixels([(p, t, 0.5, 1.0) for p, t in positives])
-    assert choice["criterion"] == "pooled_pixel_f1" and choice["min_lesion_pixels"] == 4 and choice["value"] == 1.0
+    assert choice["criterion"] == "pooled_pixel_f1" and choice["min_lesion_pixels"] == 64 and choice["value"] == 1.0
+    assert [row[2] for row in choice["table"]][:3] == [1.0, 1.0, 0.0]  # the 2-pixel false blob, per image, until 4
+
+
+def test_min_lesion_tolerance_trades_a_little_f1_for_fewer_false_blobs():
+    """A 12-pixel true lesion beside a 64-pixel one and a 6-pixel false blob: size 16 removes the false blob
+    and the small lesion (F1 0.962 -> 0.914); within a 0.1 tolerance it is chosen, without one size 0 is."""
+    shape = (60, 60)
+    truth = _blobs(shape, [(5, 5, 8, 8), (30, 5, 2, 6)])
+    prob = (truth | _blobs(shape, [(45, 40, 2, 3)])).astype(float)
+    items = [(prob, truth, 0.5, 1.0)]
+    exact = choose_min_lesion_pixels(items, candidates=(0, 16))
+    assert exact["min_lesion_pixels"] == 0 and exact["value"] == pytest.approx(2 * 76 / (2 * 76 + 6))
+    loose = choose_min_lesion_pixels(items, candidates=(0, 16), tolerance=0.1)
+    assert loose["min_lesion_pixels"] == 16 and loose["value"] == pytest.approx(2 * 64 / (2 * 64 + 12))
+    assert loose["best_value"] == exact["value"] and [row[2] for row in loose["table"]] == [1.0, 0.0]
 
 
 def test_evaluation_reports_the_negative_side_on_lesion_free_synthetic_photographs():

@@ -145,19 +145,23 @@ def image_level_scores(rows):
     return out
 
 
-def choose_min_lesion_pixels(items, candidates=MIN_LESION_CANDIDATES):
+def choose_min_lesion_pixels(items, candidates=MIN_LESION_CANDIDATES, tolerance=0.0):
     """The minimum lesion size chosen on the validation split.
 
-    With images both with and without exudates: the size that maximises
-    sensitivity + specificity (Youden's J); otherwise (IDRiD's segmentation set
-    has exudates in every image): the size that maximises pooled pixel F1 of the
-    cleaned masks. Ties go to the smaller size.
+    The criterion, per candidate size: with images both with and without exudates, sensitivity +
+    specificity - 1 (Youden's J); otherwise (IDRiD's segmentation set has exudates in every image)
+    the pooled pixel F1 of the cleaned masks. The choice is the **largest** size whose criterion is
+    within ``tolerance`` of the best: removing a blob costs nothing where the criterion is flat (as
+    pixel F1 is for small sizes), and every removed blob is a false alarm fewer on lesion-free images.
 
     Args:
         items: list of ``(prob (H,W), truth (H,W) bool, threshold, scale)`` of the validation images.
+        candidates: sizes to try (working-scale pixels).
+        tolerance: float >= 0, in the criterion's units (``eval.min_lesion_tolerance``).
 
     Returns:
-        ``{"min_lesion_pixels", "criterion", "value", "table": [[size, value], ...]}``.
+        ``{"min_lesion_pixels", "criterion", "value", "best_value", "tolerance",
+        "table": [[size, value, false-positive components per image], ...]}``.
     """
     has = [bool(t.any()) for _, t, _, _ in items]
     both = any(has) and not all(has)
@@ -170,20 +174,23 @@ def choose_min_lesion_pixels(items, candidates=MIN_LESION_CANDIDATES):
         labelled.append((areas, true_in, int(t.sum()), s))
     table = []
     for size in candidates:
+        keeps = [kept_components(areas, size, s) for areas, _, _, s in labelled]
+        false_blobs = float(np.mean([int((k & (true_in == 0)).sum()) for k, (_, true_in, _, _) in
+                                     zip(keeps, labelled)])) if labelled else 0.0
         if both:
-            said = [bool(kept_components(areas, size, s).any()) for areas, _, _, s in labelled]
+            said = [bool(k.any()) for k in keeps]
             sens = np.mean([a for a, h in zip(said, has) if h])
             spec = np.mean([not a for a, h in zip(said, has) if not h])
             value = float(sens + spec - 1)
         else:
             tp = fp = fn = 0
-            for areas, true_in, true_total, s in labelled:
-                keep = kept_components(areas, size, s)
+            for keep, (areas, true_in, true_total, _) in zip(keeps, labelled):
                 tp += int(true_in[keep].sum())
                 fp += int((areas - true_in)[keep].sum())
                 fn += true_total - int(true_in[keep].sum())
             value = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
-        table.append([size, value])
-    best = max(table, key=lambda row: (row[1], -row[0]))
-    return {"min_lesion_pixels": best[0], "criterion": "youden" if both else "pooled_pixel_f1", "value": best[1],
-            "table": table}
+        table.append([size, value, false_blobs])
+    best_value = max(row[1] for row in table)
+    chosen = max((row for row in table if row[1] >= best_value - tolerance), key=lambda row: row[0])
+    return {"min_lesion_pixels": chosen[0], "criterion": "youden" if both else "pooled_pixel_f1", "value": chosen[1],
+            "best_value": best_value, "tolerance": tolerance, "table": table}

@@ -202,7 +202,8 @@ def choose_threshold(model, config, items, predictions=None) -> dict:
         if predictions is not None:
             predictions[sample_id] = (prob, scale)
     threshold, f1 = curves.best_f1_threshold()
-    size = choose_min_lesion_pixels([(p, m, threshold, s) for p, m, s in kept])
+    size = choose_min_lesion_pixels([(p, m, threshold, s) for p, m, s in kept],
+                                    tolerance=config.eval.min_lesion_tolerance)
     return {"threshold": threshold, "val_f1": f1, "images": len(kept), "min_lesion_pixels": size["min_lesion_pixels"],
             "min_lesion_choice": size}
 
