@@ -91,12 +91,13 @@ def trial_config(base, hp):
     return config
 
 
-def make_hypermodel(base):
-    import keras
+def make_hypermodel(base, train_pairs=None):
+    """The KerasTuner hypermodel of ``base``: each trial trains with the trial config's whole recipe
+    (:func:`~hecl_keras.training.callbacks.recipe_callbacks`: schedules, EMA, precise BN), as ``hecl train``."""
     import keras_tuner as kt
 
     from hecl_keras.models.build import build_compiled_model
-    from hecl_keras.training.callbacks import learning_rate_schedule
+    from hecl_keras.training.callbacks import recipe_callbacks
 
     class HECLHyperModel(kt.HyperModel):
         """Builds a HECL model from the base config with this trial's hyper-parameters."""
@@ -105,15 +106,16 @@ def make_hypermodel(base):
             return build_compiled_model(trial_config(base, hp))
 
         def fit(self, hp, model, *args, callbacks=None, **kwargs):
-            config = trial_config(base, hp)
-            schedule = keras.callbacks.LearningRateScheduler(learning_rate_schedule(config.train))
-            return model.fit(*args, callbacks=[*(callbacks or []), schedule], **kwargs)
+            recipe = recipe_callbacks(trial_config(base, hp), train_pairs)
+            return model.fit(*args, callbacks=[*(callbacks or []), *recipe], **kwargs)
 
     return HECLHyperModel()
 
 
-def make_tuner(config, out_dir):
-    """A KerasTuner tuner over ``config.tune`` writing to ``out_dir`` (resumes when it exists)."""
+def make_tuner(config, out_dir, train_pairs=None):
+    """A KerasTuner tuner over ``config.tune`` writing to ``out_dir`` (resumes when it exists).
+
+    ``train_pairs`` (the training split) serve ``train.precise_bn``; the chief, which trains nothing, needs none."""
     import keras_tuner as kt
 
     t = config.tune
@@ -141,7 +143,7 @@ def make_tuner(config, out_dir):
         options.update(max_epochs=t.epochs, factor=3, hyperband_iterations=1)
     else:
         options.update(max_trials=t.max_trials)
-    return Timed(make_hypermodel(config), **options)
+    return Timed(make_hypermodel(config, train_pairs), **options)
 
 
 def trial_runs(out_dir):
@@ -197,13 +199,15 @@ def tune(config, out_dir=None, verbose=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, out_dir / "config.yaml")
     keras.utils.set_random_seed(config.train.seed)
-    tuner = make_tuner(config, out_dir)
     role = os.environ.get("KERASTUNER_TUNER_ID", "single process")
     is_chief = role == "chief"
+    data = None
     if not is_chief:
         data = load_experiment_data(config.data)
         if not data.val:
             raise ConfigError("hecl tune needs a validation split (data.val_count > 0): the objective is val_*")
+    tuner = make_tuner(config, out_dir, data.train if data is not None else None)
+    if not is_chief:
         t = config.train
         inputs = training_inputs(config, data)
         search_args = dict(x=inputs.train, validation_data=inputs.validation, validation_batch_size=t.batch_size,

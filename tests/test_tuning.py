@@ -100,3 +100,33 @@ def test_distributed_chief_and_two_workers(tmp_path):
     assert {r["tuner_id"] for r in runs} <= {"tuner0", "tuner1"}
     table = _rows(out)  # written by the chief
     assert len(table) == 3 and all("COMPLETED" in r["status"] for r in table)
+
+
+def test_every_trial_trains_with_the_configs_whole_recipe():
+    """A trial's fit gets the tuner's callbacks plus the trial config's recipe (as hecl train): the HECL
+    weight schedule with the trial's ramp, the EMA swap, then precise BN."""
+    import keras
+    import keras_tuner as kt
+
+    from hecl_keras.data import synthetic_pairs
+    from hecl_keras.models.hecl import AlphaSchedule
+    from hecl_keras.training.callbacks import recipe_callbacks
+    from hecl_keras.training.precise_batch_norm import PreciseBatchNorm
+    from hecl_keras.tuning import make_hypermodel
+
+    config = load_config(QUICKSTART, TUNE + ["train.ema=true", "train.precise_bn=true", "train.precise_bn_tiles=3",
+                                             "tune.space={hecl.alpha_ramp_epochs: {values: [4]}}"])
+
+    class Recorder:
+        def fit(self, *args, callbacks=None, **kwargs):
+            return callbacks
+
+    tuner_own = keras.callbacks.Callback()
+    got = make_hypermodel(config, synthetic_pairs(2, 64, 64, seed=0)).fit(kt.HyperParameters(), Recorder(),
+                                                                          callbacks=[tuner_own])
+    assert got[0] is tuner_own
+    assert [type(c) for c in got[1:]] == [keras.callbacks.LearningRateScheduler, AlphaSchedule,
+                                          keras.callbacks.SwapEMAWeights, PreciseBatchNorm]
+    assert got[2].ramp_epochs == 4 and len(got[4].images) == 3
+    with pytest.raises(ValueError, match="needs the training pairs"):
+        recipe_callbacks(config)

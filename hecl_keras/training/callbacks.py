@@ -55,6 +55,38 @@ def learning_rate_schedule(train_config):
     raise ValueError(f"train.lr_schedule must be one of {LR_SCHEDULES}. Received: {t.lr_schedule!r}")
 
 
+def recipe_callbacks(config, train_pairs=None):
+    """The callbacks a config's training recipe needs, in the order they must run.
+
+    Learning-rate schedule; HECL weight schedule (``hecl.alpha_off_epochs``/``alpha_ramp_epochs``);
+    encoder unfreezing (``model.encoder_unfreeze_epoch``); the EMA swap for validation (``train.ema``);
+    then re-estimated BatchNorm statistics (``train.precise_bn``, after the swap so they are the
+    averaged weights'). ``hecl train`` and every ``hecl tune`` trial use the same list.
+
+    Args:
+        config: ExperimentConfig.
+        train_pairs: the training (image, mask) pairs; needed with ``train.precise_bn``.
+    """
+    t, h, m = config.train, config.hecl, config.model
+    out = [keras.callbacks.LearningRateScheduler(learning_rate_schedule(t))]
+    if h.enabled and (h.alpha_off_epochs or h.alpha_ramp_epochs):
+        from hecl_keras.models.hecl import AlphaSchedule
+
+        out.append(AlphaSchedule(h.alpha_off_epochs, h.alpha_ramp_epochs, h.alpha_ramp))  # logged as alpha_scale
+    if m.encoder_freeze and m.encoder_unfreeze_epoch:
+        out.append(UnfreezeEncoder(m.encoder_unfreeze_epoch))
+    if t.ema:
+        out.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=False))  # validate the averaged weights
+    if t.precise_bn:
+        if train_pairs is None:
+            raise ValueError("train.precise_bn needs the training pairs (recipe_callbacks(config, train_pairs))")
+        from hecl_keras.training.precise_batch_norm import PreciseBatchNorm, training_tiles
+
+        tiles = training_tiles(train_pairs, config.augment.crop_size, t.precise_bn_tiles, t.seed)
+        out.append(PreciseBatchNorm(tiles, t.batch_size))
+    return out
+
+
 class BestCheckpoint(keras.callbacks.ModelCheckpoint):
     """``ModelCheckpoint(save_best_only=True)`` that survives a resume and saves averaged weights.
 

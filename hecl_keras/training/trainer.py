@@ -34,8 +34,7 @@ from hecl_keras.training.callbacks import (
     BestCheckpoint,
     EpochTimer,
     PredictionImages,
-    UnfreezeEncoder,
-    learning_rate_schedule,
+    recipe_callbacks,
     training_seconds,
 )
 
@@ -283,23 +282,7 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
     # backup, so a kill in between re-runs that epoch (identically) instead of losing its row/checkpoint.
     callbacks = [
         inputs.sync_epoch,
-        keras.callbacks.LearningRateScheduler(learning_rate_schedule(t)),
-    ]
-    h = config.hecl
-    if h.enabled and (h.alpha_off_epochs or h.alpha_ramp_epochs):
-        from hecl_keras.models.hecl import AlphaSchedule
-
-        callbacks.append(AlphaSchedule(h.alpha_off_epochs, h.alpha_ramp_epochs, h.alpha_ramp))  # logged as alpha_scale
-    if config.model.encoder_freeze and config.model.encoder_unfreeze_epoch:
-        callbacks.append(UnfreezeEncoder(config.model.encoder_unfreeze_epoch))
-    if t.ema:
-        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=False))  # validate the averaged weights
-    if t.precise_bn:  # after the EMA swap: the statistics are those of the weights validated and saved
-        from hecl_keras.training.precise_batch_norm import PreciseBatchNorm, training_tiles
-
-        tiles = training_tiles(data.train, config.augment.crop_size, t.precise_bn_tiles, t.seed)
-        callbacks.append(PreciseBatchNorm(tiles, t.batch_size))
-    callbacks += [
+        *recipe_callbacks(config, data.train),
         EpochTimer(run_dir / "epoch_seconds.json"),
         keras.callbacks.CSVLogger(str(log_path), append=True),
         BestCheckpoint(str(run_dir / "checkpoints" / "best.keras"), monitor=monitor, mode=mode,
