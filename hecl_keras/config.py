@@ -168,7 +168,7 @@ class TrainConfig:
     ema: bool = False
     ema_momentum: float = 0.99
     precise_bn: bool = False
-    precise_bn_tiles: int = 240
+    precise_bn_tiles: int = 48
     loss: str = "bce"
     mixed_precision: typing.Optional[str] = None
     monitor: str = "val_pr_auc"
