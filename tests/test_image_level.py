@@ -163,3 +163,25 @@ def test_evaluation_reuses_predictions_it_is_given():
     assert report["pooled"]["f1"] == 1.0 and len(report["per_image"]) == 3
     with pytest.raises(AssertionError, match="was given"):
         evaluate_standard(predictor, items, 0.5, predictions={"s0": given["s0"]})
+
+
+def test_evaluation_of_a_model_uses_its_own_minimum_lesion_size(tmp_path):
+    """hecl evaluate and the post-training report remove blobs below the model's stored size (they used 0)."""
+    import keras
+
+    from hecl_keras.config import load_config
+    from hecl_keras.evaluation.runner import evaluate_model
+    from hecl_keras.models import Segmenter, get_backbone
+    from tests.conftest import QUICKSTART
+    from tests.test_training import TINY
+
+    config = load_config(QUICKSTART, TINY)
+    keras.utils.set_random_seed(0)
+    # Threshold 1e-6: the whole field of view is one predicted blob; 1e9 working pixels: it is removed.
+    model = Segmenter(get_backbone("unet", base_filters=4, depth=3), decision_threshold=1e-6, min_lesion_pixels=1e9)
+    items = [(f"s{seed}", *synthetic_fundus(96, 112, seed=seed, lesion_free_prob=0.0)) for seed in range(2)]
+    rows = evaluate_model(model, config, items, tmp_path, protocols=("standard",), show_progress=False)[
+        "standard"]["per_image"]
+    assert all(r["removed_blobs"] >= 1 and not r["exudates_present"] for r in rows)
+    assert all(r["false_positive_components"] == 0 for r in rows)
+    assert Predictor.for_model(model, config).min_lesion_pixels == 1e9

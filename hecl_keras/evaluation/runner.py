@@ -8,7 +8,7 @@ from pathlib import Path
 from hecl_keras.data.io import write_image
 from hecl_keras.evaluation.protocols import evaluate_paper, evaluate_standard
 from hecl_keras.evaluation.report import plot_curves, write_metrics
-from hecl_keras.inference.predictor import Predictor, keras_predict_fn, resolve_threshold
+from hecl_keras.inference.predictor import Predictor, resolve_threshold
 from hecl_keras.progress import Progress
 from hecl_keras.visualize import CONFUSION_KEY, confusion_overlay, contact_sheet
 
@@ -33,8 +33,8 @@ def evaluate_model(model, config, items, out_dir, protocols=("standard", "paper"
     """
     out_dir = Path(out_dir)
     items = list(items)
-    predict_fn = keras_predict_fn(model)
-    predictor = Predictor.from_config(predict_fn, config)
+    predictor = Predictor.for_model(model, config)  # the model's minimum lesion size: FP blobs after removal
+    predict_fn = predictor.predict_fn
     chosen = resolve_threshold(model, config, threshold)
     metrics = {}
     if "standard" in protocols:

@@ -47,7 +47,7 @@ def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
     or from ``assets.extra/hecl.json`` (SavedModel written by ``hecl export``).
     """
     from hecl_keras.config import load_config
-    from hecl_keras.inference.predictor import Predictor, keras_predict_fn, resolve_threshold
+    from hecl_keras.inference.predictor import Predictor, resolve_threshold
     from hecl_keras.presets import is_preset
 
     model_path = Path(model_path)
@@ -66,6 +66,4 @@ def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
 
     model = load_model(model_path)  # first: a file that is not a model is the error to report
     config = load_config(run_config_path(model_path, config_path))
-    predictor = Predictor.from_config(keras_predict_fn(model), config, overlap, tta_flip,
-                                      getattr(model, "min_lesion_pixels", None) or 0.0)
-    return predictor, resolve_threshold(model, config)
+    return Predictor.for_model(model, config, overlap, tta_flip), resolve_threshold(model, config)

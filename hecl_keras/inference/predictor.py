@@ -70,6 +70,13 @@ class Predictor:
                    config.eval.overlap if overlap is None else overlap,
                    config.eval.tta_flip if tta_flip is None else tta_flip, min_lesion_pixels=min_lesion_pixels)
 
+    @classmethod
+    def for_model(cls, model, config, overlap=None, tta_flip=None):
+        """:meth:`from_config` for a Keras model, with the model's own minimum lesion size (chosen on validation
+        after training; 0 when it has none), as ``hecl evaluate`` and ``hecl predict`` use it."""
+        return cls.from_config(keras_predict_fn(model), config, overlap, tta_flip,
+                               getattr(model, "min_lesion_pixels", None) or 0.0)
+
     def plan(self, image):
         """The :class:`~hecl_keras.data.geometry.CropResize` from a photograph (H,W,3) uint8 to its working image."""
         return plan_crop_resize(image, short_side=self.preprocess.short_side, fov_crop=self.preprocess.fov_crop,
