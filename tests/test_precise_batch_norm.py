@@ -93,3 +93,21 @@ def test_training_tiles_are_a_fixed_random_subset():
     assert tiles.shape == (5, 10, 10, 3) and tiles.dtype == np.float32
     np.testing.assert_array_equal(tiles, training_tiles(pairs, (10, 10), 5, seed=0))
     assert training_tiles(pairs, (10, 10), 100).shape[0] == 24
+
+
+def test_a_failed_pass_leaves_the_statistics_as_they_were():
+    model = _model()
+    bn = model.get_layer("outer_bn")
+    before = _numpy(bn.moving_mean).copy()
+    calls = []
+
+    def forward(images):  # the first batch runs, the second fails
+        if calls:
+            raise RuntimeError("out of memory")
+        calls.append(1)
+        return model(images, training=True)
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        reestimate_batch_norm(model, np.full((4, 8, 8, 3), 5.0, "float32"), batch_size=2, forward=forward)
+    np.testing.assert_array_equal(_numpy(bn.moving_mean), before)
+    assert bn.momentum == 0.99

@@ -55,7 +55,8 @@ def reestimate_batch_norm(model, images, batch_size=6, forward=None):
 
     Each batch runs in training mode with the layers' momentum at 0, so after it a layer's moving
     mean and variance are that batch's statistics; their plain average over the batches is what
-    the layers keep. The momentum is restored afterwards; no weight changes.
+    the layers keep. The momentum is restored afterwards (and the old statistics, if a pass fails);
+    no weight changes.
 
     Args:
         model: a Keras model.
@@ -78,7 +79,9 @@ def reestimate_batch_norm(model, images, batch_size=6, forward=None):
     means = [np.zeros(layer.moving_mean.shape, np.float64) for layer in layers]
     variances = [np.zeros(layer.moving_variance.shape, np.float64) for layer in layers]
     forward = forward or training_forward(model)
-    batches = 0
+    saved = [(keras.ops.convert_to_numpy(layer.moving_mean), keras.ops.convert_to_numpy(layer.moving_variance))
+             for layer in layers]
+    batches, done = 0, False
     try:
         for layer in layers:
             layer.momentum = 0.0  # moving statistics := this batch's (read before tracing under TensorFlow)
@@ -91,9 +94,13 @@ def reestimate_batch_norm(model, images, batch_size=6, forward=None):
         for layer, mean, variance in zip(layers, means, variances):
             layer.moving_mean.assign((mean / batches).astype(np.float32))
             layer.moving_variance.assign((variance / batches).astype(np.float32))
+        done = True
     finally:
-        for layer, momentum in zip(layers, momenta):
+        for layer, momentum, (mean, variance) in zip(layers, momenta, saved):
             layer.momentum = momentum
+            if not done:  # a pass failed: the statistics the model had, not a batch's
+                layer.moving_mean.assign(mean)
+                layer.moving_variance.assign(variance)
     return len(layers)
 
 
