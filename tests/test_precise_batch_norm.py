@@ -67,7 +67,7 @@ def test_frozen_layers_keep_their_statistics_and_nested_ones_are_found():
 
 def test_validation_sees_the_reestimated_statistics():
     """The callback runs before each validation: the last epoch's logged val_loss is what evaluate gives
-    after fit (its final re-estimation changes nothing, no step came in between); without it, not."""
+    after fit (no step came in between, so fit does not re-estimate again); without it, not."""
     keras.utils.set_random_seed(1)
     rng = np.random.default_rng(1)
     x = rng.normal(3.0, 2.0, (12, 8, 8, 3)).astype("float32")
@@ -85,6 +85,25 @@ def test_validation_sees_the_reestimated_statistics():
     assert logged[True][0] == pytest.approx(logged[True][1], rel=1e-5)
     # Control: the moving statistics after 6 fast SGD steps are not the re-estimated ones.
     assert logged[False][0] != pytest.approx(logged[True][0], rel=1e-3)
+
+
+@pytest.mark.parametrize("use_ema, passes", [(False, 2), (True, 3)])
+def test_training_end_reestimates_only_when_the_weights_moved(use_ema, passes):
+    """One pass per validation; at the end of fit another only when the EMA's final swap changed the
+    weights (without EMA the last validation's statistics still hold); a second evaluate, no step in
+    between, reuses them."""
+    keras.utils.set_random_seed(2)
+    rng = np.random.default_rng(2)
+    x = rng.normal(1.0, 1.0, (8, 8, 8, 3)).astype("float32")
+    y = (rng.random((8, 8, 8, 1)) < 0.3).astype("float32")
+    model = _model()
+    model.compile(optimizer=keras.optimizers.SGD(0.1, use_ema=use_ema),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    precise = PreciseBatchNorm(x[:6], batch_size=3)
+    model.fit(x, y, epochs=2, batch_size=4, validation_data=(x[:4], y[:4]), callbacks=[precise], verbose=0)
+    assert precise.passes == passes
+    model.evaluate(x[:4], y[:4], callbacks=[precise], verbose=0)
+    assert precise.passes == passes
 
 
 def test_training_tiles_are_a_fixed_random_subset():

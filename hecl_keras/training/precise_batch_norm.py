@@ -142,14 +142,25 @@ class PreciseBatchNorm(keras.callbacks.Callback):
         self.images = images
         self.batch_size = batch_size
         self._forward = None
+        self._current = False  # True while the statistics match the weights (no step since)
+        self.passes = 0  # re-estimations done, for logs and tests
 
     def _reestimate(self):
         if self._forward is None:
             self._forward = training_forward(self.model)  # traced once, reused at every validation
         reestimate_batch_norm(self.model, self.images, self.batch_size, self._forward)
+        self._current = True
+        self.passes += 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._current = False
 
     def on_test_begin(self, logs=None):
-        self._reestimate()
+        if not self._current:
+            self._reestimate()
 
-    def on_train_end(self, logs=None):  # after fit's last validation came the EMA's final swap, if any
-        self._reestimate()
+    def on_train_end(self, logs=None):
+        # After fit's last validation the weights only change through the EMA's final swap, if any:
+        # without one, the statistics estimated for that validation still hold.
+        if not self._current or getattr(self.model.optimizer, "use_ema", False):
+            self._reestimate()
