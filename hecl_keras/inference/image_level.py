@@ -41,9 +41,10 @@ def kept_components(areas, min_lesion_pixels, scale=1.0):
     return areas * float(scale) ** 2 >= min_lesion_pixels
 
 
-def _mask_of(labels, keep):
-    """The (H,W) bool mask of the components ``keep`` marks (``labels`` from :func:`component_areas`)."""
-    return np.concatenate([[False], keep])[labels]
+def _kept_mask(mask, labels, keep):
+    """The (H,W) bool mask of the components of ``mask`` that ``keep`` marks (``labels`` from
+    :func:`component_areas` of ``mask``); ``mask`` itself when every component is kept."""
+    return mask.astype(bool) if keep.all() else np.concatenate([[False], keep])[labels]
 
 
 def clean_mask(mask, min_lesion_pixels, scale=1.0):
@@ -59,7 +60,7 @@ def clean_mask(mask, min_lesion_pixels, scale=1.0):
     """
     labels, areas = component_areas(mask)
     keep = kept_components(areas, min_lesion_pixels, scale)
-    cleaned = mask.astype(bool) if keep.all() else _mask_of(labels, keep)
+    cleaned = _kept_mask(mask, labels, keep)
     return cleaned, areas[keep] * float(scale) ** 2, int((~keep).sum())
 
 
@@ -78,7 +79,7 @@ def image_answer(prob, threshold, min_lesion_pixels, scale=1.0):
     raw = prob >= threshold
     labels, areas = component_areas(raw)
     keep = kept_components(areas, min_lesion_pixels, scale)
-    cleaned = raw if keep.all() else _mask_of(labels, keep)
+    cleaned = _kept_mask(raw, labels, keep)
     score = float(areas.max() * scale ** 2) if areas.size else 0.0
     return {"exudate_score": score, "exudates_present": bool(keep.any()), "lesions": int(keep.sum()),
             "removed_blobs": int((~keep).sum()), "mask": cleaned, "lesion_areas": areas[keep],
