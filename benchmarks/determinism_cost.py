@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 
-def seconds_per_step(deterministic, filters, size, batch, steps):
-    """One measurement in this process: median seconds per training step."""
+def seconds_per_step(deterministic, filters, size, batch, steps, overrides=()):
+    """One measurement in this process: median seconds per training step.
+
+    ``overrides``: further ``key=value`` config settings (e.g. another backbone).
+    """
     import time
 
     from hecl_keras.config import load_config
@@ -35,7 +39,7 @@ def seconds_per_step(deterministic, filters, size, batch, steps):
         "data.source=synthetic", "data.synthetic.count=12", f"data.synthetic.height={2 * size}",
         f"data.synthetic.width={2 * size + 32}", f"data.short_side={int(1.5 * size)}", "data.val_count=0",
         f"augment.crop_size=[{size}, {size}]", f"model.base_filters={filters}", f"train.batch_size={batch}",
-        "train.repeats=50", f"train.deterministic={str(deterministic).lower()}",
+        "train.repeats=50", f"train.deterministic={str(deterministic).lower()}", *overrides,
     ])
     enable_determinism(config.train.seed, config.train.deterministic)
     data = load_experiment_data(config.data, show_progress=False)
@@ -51,11 +55,18 @@ def seconds_per_step(deterministic, filters, size, batch, steps):
     return statistics.median(times)
 
 
-def measure_in_fresh_process(deterministic, filters, size, batch, steps):
-    code = ("import json; from benchmarks.determinism_cost import seconds_per_step; "
-            f"print('RESULT' + json.dumps(seconds_per_step({deterministic}, {filters}, {size}, {batch}, {steps})))")
+def measure_in_fresh_process(deterministic, filters, size, batch, steps, overrides=(), env=None):
+    """:func:`seconds_per_step` in a new Python process with ``env`` added to its environment.
+
+    Returns:
+        dict: ``seconds_per_step`` and the process's peak resident memory ``max_rss_mb``.
+    """
+    code = ("import json, resource; from benchmarks.determinism_cost import seconds_per_step; "
+            f"s = seconds_per_step({deterministic}, {filters}, {size}, {batch}, {steps}, {list(overrides)!r}); "
+            "print('RESULT' + json.dumps({'seconds_per_step': s, "
+            "'max_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600,
-                          cwd=Path(__file__).resolve().parents[1])
+                          cwd=Path(__file__).resolve().parents[1], env={**os.environ, **(env or {})})
     lines = [s for s in proc.stdout.splitlines() if s.startswith("RESULT")]
     if not lines:
         raise RuntimeError(f"measurement failed:\n{proc.stderr[-3000:]}")
@@ -76,8 +87,8 @@ def main(argv=None):
     runs = {False: [], True: []}
     for _ in range(args.repeats):
         for deterministic in (False, True):
-            runs[deterministic].append(
-                measure_in_fresh_process(deterministic, args.filters, args.size, args.batch, args.steps))
+            runs[deterministic].append(measure_in_fresh_process(
+                deterministic, args.filters, args.size, args.batch, args.steps)["seconds_per_step"])
     off, on = statistics.median(runs[False]), statistics.median(runs[True])
     print(f"\nUNet++ {args.filters}.., {args.size}x{args.size} crops, batch {args.batch}, median of {args.steps} steps "
           f"x {args.repeats} fresh processes per side\n")

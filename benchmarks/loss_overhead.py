@@ -65,15 +65,13 @@ def main(argv=None):
 
     import keras
 
-    from hecl_keras.data import synthetic_pairs, tile_pairs
+    from hecl_keras.data import synthetic_crops
     from hecl_keras.losses import contour_masks
     from hecl_keras.models import get_backbone
     from hecl_keras.models.hecl import HECLSegmenter
     from hecl_keras.models.segmenter import Segmenter
 
-    x, y = tile_pairs(synthetic_pairs(args.batch, args.size, args.size, seed=2, lesion_free_prob=0.0),
-                      (args.size, args.size))
-    x, y = x[: args.batch], y[: args.batch]
+    x, y = synthetic_crops(args.batch, args.size, args.size, seed=2)
 
     def make(cls, **kw):
         keras.utils.set_random_seed(0)

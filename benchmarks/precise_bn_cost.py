@@ -30,13 +30,13 @@ def measure(config, repeats, steps):
     import keras
     import numpy as np
 
-    from hecl_keras.data import synthetic_pairs, tile_pairs
+    from hecl_keras.data import synthetic_crops
     from hecl_keras.models.build import build_compiled_model
     from hecl_keras.training.precise_batch_norm import reestimate_batch_norm, training_forward
 
     h, w = config.augment.crop_size
     batch, tiles = config.train.batch_size, config.train.precise_bn_tiles
-    x, y = tile_pairs(synthetic_pairs(batch + tiles, h, w, seed=0, lesion_free_prob=0.0), (h, w))
+    x, y = synthetic_crops(batch + tiles, h, w)
     keras.utils.set_random_seed(0)
     model = build_compiled_model(config)
     forward = training_forward(model)

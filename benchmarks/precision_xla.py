@@ -27,13 +27,11 @@ def main(argv=None):
 
     import keras
 
-    from hecl_keras.data import synthetic_pairs, tile_pairs
+    from hecl_keras.data import synthetic_crops
     from hecl_keras.models import get_backbone
     from hecl_keras.models.segmenter import Segmenter
 
-    x, y = tile_pairs(synthetic_pairs(args.batch, args.size, args.size, seed=0, lesion_free_prob=0.0),
-                      (args.size, args.size))
-    x, y = x[: args.batch], y[: args.batch]
+    x, y = synthetic_crops(args.batch, args.size, args.size)
     variants = [("float32", "float32", False), ("mixed_bfloat16", "mixed_bfloat16", False),
                 ("float32 + XLA", "float32", True)]
     results = []

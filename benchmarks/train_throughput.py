@@ -25,10 +25,9 @@ from pathlib import Path
 
 
 def data(batch, size):
-    from hecl_keras.data import synthetic_pairs, tile_pairs
+    from hecl_keras.data import synthetic_crops
 
-    x, y = tile_pairs(synthetic_pairs(batch, size, size, seed=0, lesion_free_prob=0.0), (size, size))
-    return x[:batch], y[:batch]
+    return synthetic_crops(batch, size, size)
 
 
 def keras_rate(width, size, batch, steps, hecl=False):

@@ -6,6 +6,12 @@ import os as _os
 # "NodeDef mentions attribute use_unbounded_threadpool" error on every training start) hides real
 # messages; failures reach the user as Python exceptions anyway. TF_CPP_MIN_LOG_LEVEL=0 brings it back.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# TensorFlow's default CPU allocator hands large buffers back to the system and page-faults them in
+# again at every step; once a tf.data pipeline has run, a training step spends 40 % of its time in
+# the kernel (docs/RESULTS.md section 16: 1.6x slower steps). Its BFC allocator keeps them pooled.
+# Read when TensorFlow allocates its first tensor: import hecl_keras before that, or export the
+# variable yourself; TF_CPU_ALLOCATOR_USE_BFC=false restores TensorFlow's default.
+_os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 __version__ = "0.1.0"
 

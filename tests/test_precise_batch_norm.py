@@ -104,6 +104,9 @@ def test_training_end_reestimates_only_when_the_weights_moved(use_ema, passes):
     assert precise.passes == passes
     model.evaluate(x[:4], y[:4], callbacks=[precise], verbose=0)
     assert precise.passes == passes
+    precise.invalidate()  # weights changed outside fit: the next evaluate re-estimates
+    model.evaluate(x[:4], y[:4], callbacks=[precise], verbose=0)
+    assert precise.passes == passes + 1
 
 
 def test_training_tiles_are_a_fixed_random_subset():

@@ -5,6 +5,7 @@ from hecl_keras.data import (
     AugmentConfig,
     AugmentedBatches,
     build_augmenter,
+    synthetic_crops,
     synthetic_fundus,
     synthetic_pairs,
     tf_training_dataset,
@@ -20,6 +21,16 @@ def test_synthetic_is_deterministic_and_varied():
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
     assert not np.array_equal(a[0], c[0])
+
+
+def test_synthetic_crops_are_the_pairs_as_a_model_batch():
+    images, masks = synthetic_crops(3, 48, 64, seed=4)
+    assert images.shape == (3, 48, 64, 3) and masks.shape == (3, 48, 64, 1)
+    assert images.dtype == masks.dtype == np.float32
+    for i, (image, mask) in enumerate(synthetic_pairs(3, 48, 64, seed=4, lesion_free_prob=0.0)):
+        np.testing.assert_array_equal(images[i], image / np.float32(255))
+        np.testing.assert_array_equal(masks[i, ..., 0], mask)
+    assert masks.reshape(3, -1).max(1).min() == 1  # every crop bears lesions
 
 
 def test_synthetic_masks_are_bright_yellow_inside_fov():

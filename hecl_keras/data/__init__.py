@@ -21,7 +21,7 @@ _EXPORTS = {
     "pack": ["PackedData", "PackedTestImage", "load_pack", "pack_experiment"],
     "pipeline": ["AugmentedBatches", "CropPlanner", "SyncEpoch", "tf_training_dataset", "tile_pairs"],
     "preprocess": ["Pair", "PreprocessConfig", "load_pair", "preprocess_arrays", "read_pair", "validation_split"],
-    "synthetic": ["synthetic_fundus", "synthetic_pairs"],
+    "synthetic": ["synthetic_crops", "synthetic_fundus", "synthetic_pairs"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

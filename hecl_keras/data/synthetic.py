@@ -147,3 +147,17 @@ def synthetic_pairs(count: int, height: int = 512, width: int | None = None, see
         list of (image (H,W,3) uint8, mask (H,W) bool).
     """
     return [synthetic_fundus(height, width, seed=seed * 100003 + i, **options) for i in range(count)]
+
+
+def synthetic_crops(count: int, height: int, width: int | None = None, seed: int = 0):
+    """``count`` lesion-bearing synthetic photographs of exactly one crop's size, as a model's batch.
+
+    For benchmarks and tests that need model inputs rather than pairs to preprocess.
+
+    Returns:
+        ``(images, masks)``: float32 (count, H, W, 3) in [0, 1] and float32 (count, H, W, 1) in {0, 1}.
+    """
+    pairs = synthetic_pairs(count, height, width, seed=seed, lesion_free_prob=0.0)
+    images = np.stack([image for image, _ in pairs]).astype(np.float32) / 255.0
+    masks = np.stack([mask for _, mask in pairs]).astype(np.float32)[..., None]
+    return images, masks

@@ -81,7 +81,7 @@ def reestimate_batch_norm(model, images, batch_size=6, forward=None):
     forward = forward or training_forward(model)
     saved = [(keras.ops.convert_to_numpy(layer.moving_mean), keras.ops.convert_to_numpy(layer.moving_variance))
              for layer in layers]
-    batches, done = 0, False
+    batches = 0
     try:
         for layer in layers:
             layer.momentum = 0.0  # moving statistics := this batch's (read before tracing under TensorFlow)
@@ -91,16 +91,17 @@ def reestimate_batch_norm(model, images, batch_size=6, forward=None):
             for layer, mean, variance in zip(layers, means, variances):
                 mean += keras.ops.convert_to_numpy(layer.moving_mean)
                 variance += keras.ops.convert_to_numpy(layer.moving_variance)
-        for layer, mean, variance in zip(layers, means, variances):
-            layer.moving_mean.assign((mean / batches).astype(np.float32))
-            layer.moving_variance.assign((variance / batches).astype(np.float32))
-        done = True
+    except BaseException:  # a pass failed (or was interrupted): the statistics the model had, not a batch's
+        for layer, (mean, variance) in zip(layers, saved):
+            layer.moving_mean.assign(mean)
+            layer.moving_variance.assign(variance)
+        raise
     finally:
-        for layer, momentum, (mean, variance) in zip(layers, momenta, saved):
+        for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum
-            if not done:  # a pass failed: the statistics the model had, not a batch's
-                layer.moving_mean.assign(mean)
-                layer.moving_variance.assign(variance)
+    for layer, mean, variance in zip(layers, means, variances):
+        layer.moving_mean.assign((mean / batches).astype(np.float32))
+        layer.moving_variance.assign((variance / batches).astype(np.float32))
     return len(layers)
 
 
@@ -132,6 +133,11 @@ class PreciseBatchNorm(keras.callbacks.Callback):
     Place it after ``SwapEMAWeights`` so that, with an exponential moving average, the statistics
     are those of the averaged weights that validation and the checkpoints use.
 
+    A validation with no training step since the last re-estimation reuses its statistics (the
+    weights have not moved). Only training steps clear that mark: after changing the weights by
+    other means (``set_weights``, ``load_weights``) outside ``fit``, call :meth:`invalidate` before
+    passing the callback to ``evaluate``.
+
     Args:
         images: float32 (N, H, W, C) training tiles (:func:`training_tiles`).
         batch_size: forward-pass batch size.
@@ -152,8 +158,12 @@ class PreciseBatchNorm(keras.callbacks.Callback):
         self._current = True
         self.passes += 1
 
-    def on_train_batch_end(self, batch, logs=None):
+    def invalidate(self):
+        """Marks the statistics stale: the next validation (or the end of training) re-estimates them."""
         self._current = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.invalidate()
 
     def on_test_begin(self, logs=None):
         if not self._current:

@@ -1,0 +1,22 @@
+"""`import hecl_keras` switches TensorFlow to its BFC CPU allocator (docs/RESULTS.md section 16)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+CODE = ("import keras, hecl_keras, tensorflow as tf\n"  # keras first, as a notebook might: no tensor yet
+        "x = tf.ones((256, 256))\n"
+        "try:\n    print('BFC', tf.config.experimental.get_memory_info('CPU:0')['peak'] > 0)\n"
+        "except ValueError:\n    print('default')\n")  # TF's default CPU allocator keeps no statistics
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "BFC True"), ("false", "default"), ("true", "BFC True")])
+def test_import_selects_the_bfc_allocator_unless_the_user_chose(preset, expected):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    if preset is not None:
+        env["TF_CPU_ALLOCATOR_USE_BFC"] = preset
+    env["KERAS_BACKEND"] = "tensorflow"
+    done = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=300, env=env)
+    assert done.stdout.strip() == expected, done.stderr[-2000:]
