@@ -17,28 +17,19 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 
-from benchmarks.determinism_cost import measure_in_fresh_process
+from benchmarks.determinism_cost import measure_in_fresh_process, parse_step_arguments, step_arguments
 
 SIDES = {"default": "false", "BFC": "true"}
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--filters", type=int, default=16)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=6)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=2, help="default/BFC pairs, each side in a fresh process")
+    parser = step_arguments(__doc__.split("\n")[0], "default/BFC")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for the model (repeatable), e.g. model.backbone=unet")
-    parser.add_argument("--smoke", action="store_true", help="tiny settings (CI)")
-    args = parser.parse_args(argv)
-    if args.smoke:
-        args.filters, args.size, args.batch, args.steps, args.repeats = 4, 64, 2, 2, 1
+    args = parse_step_arguments(parser, argv)
     runs = {side: [] for side in SIDES}
     for _ in range(args.repeats):
         for side, value in SIDES.items():

@@ -73,17 +73,31 @@ def measure_in_fresh_process(deterministic, filters, size, batch, steps, overrid
     return json.loads(lines[-1][6:])
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def step_arguments(description, sides):
+    """The command line of a fresh-process step benchmark: model width, crop, batch, steps, repeats, --smoke.
+
+    ``sides``: what each pair of processes compares, for ``--repeats``' help. Parse with
+    :func:`parse_step_arguments`.
+    """
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--filters", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=6)
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=2, help="off/on pairs, each side in a fresh process")
+    parser.add_argument("--repeats", type=int, default=2, help=f"{sides} pairs, each side in a fresh process")
     parser.add_argument("--smoke", action="store_true", help="tiny settings (CI)")
+    return parser
+
+
+def parse_step_arguments(parser, argv):
     args = parser.parse_args(argv)
     if args.smoke:
         args.filters, args.size, args.batch, args.steps, args.repeats = 4, 64, 2, 2, 1
+    return args
+
+
+def main(argv=None):
+    args = parse_step_arguments(step_arguments(__doc__.split("\n")[0], "off/on"), argv)
     runs = {False: [], True: []}
     for _ in range(args.repeats):
         for deterministic in (False, True):
