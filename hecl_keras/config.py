@@ -73,6 +73,7 @@ class AugmentSection:
     gamma: float = 0.0
     blur: float = 0.0
     zoom: float = 0.0
+    jpeg_quality: typing.List[float] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -363,6 +364,8 @@ def augment_problem(a):
           for name in ("hue", "saturation", "gamma")),
         (a.blur >= 0, f"blur must be >= 0. Received: {a.blur}"),
         (0 <= a.zoom < 0.5, f"zoom must be in [0, 0.5). Received: {a.zoom}"),
+        (len(a.jpeg_quality) == 0 or (len(a.jpeg_quality) == 2 and 1 <= a.jpeg_quality[0] <= a.jpeg_quality[1] <= 100),
+         f"jpeg_quality must be [] (off) or [low, high] with 1 <= low <= high <= 100. Received: {list(a.jpeg_quality)}"),
     ]
     return next((message for ok, message in checks if not ok), None)
 

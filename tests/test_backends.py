@@ -19,7 +19,7 @@ def test_portable_tests_pass_under_jax():
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-m", "portable", "-p", "no:cacheprovider",
          "tests/test_hecl_losses.py", "tests/test_hecl_model.py", "tests/test_models.py", "tests/test_metrics.py",
-         "tests/test_encoders.py"],
+         "tests/test_encoders.py", "tests/test_jpeg_artifacts.py"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )
     tail = (proc.stdout + proc.stderr)[-4000:]

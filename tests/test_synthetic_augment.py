@@ -99,7 +99,7 @@ def test_bad_augment_config():
 
 def test_tf_dataset_and_pydataset_contract():
     pairs = synthetic_pairs(5, 80, 100, seed=0)
-    cfg = AugmentConfig(crop_size=(64, 64))
+    cfg = AugmentConfig(crop_size=(64, 64), jpeg_quality=(30, 90))  # the JPEG layer needs static crop shapes
     batches = list(tf_training_dataset(pairs, batch_size=2, augment_config=cfg, repeats=2))
     assert len(batches) == 5
     for x, y in batches:
@@ -118,7 +118,7 @@ def test_tiles_cover_every_pixel():
     assert y.sum() == sum(m.sum() for _, m in pairs)
 
 
-CAMERA = dict(hue=0.05, saturation=0.3, gamma=0.5, blur=1.5)
+CAMERA = dict(hue=0.05, saturation=0.3, gamma=0.5, blur=1.5, jpeg_quality=(20, 60))
 
 
 def test_camera_augmentations_change_colour_not_geometry_and_are_seeded():
@@ -161,7 +161,8 @@ def test_zoom_moves_image_and_mask_together():
     assert changed >= 4
 
 
-@pytest.mark.parametrize("field, value", [("hue", 1.5), ("gamma", -0.1), ("zoom", 0.5), ("blur", -1.0)])
+@pytest.mark.parametrize("field, value", [("hue", 1.5), ("gamma", -0.1), ("zoom", 0.5), ("blur", -1.0),
+                                          ("jpeg_quality", (0, 50)), ("jpeg_quality", (90,))])
 def test_bad_camera_augment_config(field, value):
     with pytest.raises(ValueError, match=field):
         AugmentConfig(**{field: value})

@@ -15,6 +15,7 @@ import math
 import keras
 
 from hecl_keras.config import augment_problem
+from hecl_keras.data.jpeg_artifacts import RandomJPEGQuality
 
 
 @keras.saving.register_keras_serializable(package="hecl_keras")
@@ -90,6 +91,8 @@ class AugmentConfig:
         blur: float >= 0. Largest Gaussian blur sigma in working pixels (``RandomGaussianBlur``).
         zoom: float in [0, 0.5). Scale change up to this fraction either way, image and mask
             together (``RandomZoom``): other resolutions and FOV diameters.
+        jpeg_quality: () (off) or (low, high) in [1, 100]: JPEG compression at a random quality
+            (:class:`~hecl_keras.data.jpeg_artifacts.RandomJPEGQuality`), other clinics' files.
     """
 
     crop_size: tuple = (512, 512)
@@ -104,11 +107,13 @@ class AugmentConfig:
     gamma: float = 0.0
     blur: float = 0.0
     zoom: float = 0.0
+    jpeg_quality: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "crop_size", tuple(int(s) for s in self.crop_size))
         object.__setattr__(self, "brightness", tuple(float(b) for b in self.brightness))
         object.__setattr__(self, "contrast", tuple(float(c) for c in self.contrast))
+        object.__setattr__(self, "jpeg_quality", tuple(float(q) for q in self.jpeg_quality))
         problem = augment_problem(self)  # the same checks as the YAML config's
         if problem:
             raise ValueError(problem)
@@ -125,7 +130,8 @@ def augment_config(config) -> AugmentConfig:
     return AugmentConfig(crop_size=tuple(a.crop_size), flip=a.flip, rotation=a.rotation,
                          brightness=tuple(a.brightness), contrast=tuple(a.contrast),
                          crop_sampling=a.crop_sampling, lesion_fraction=a.lesion_fraction, hue=a.hue,
-                         saturation=a.saturation, gamma=a.gamma, blur=a.blur, zoom=a.zoom)
+                         saturation=a.saturation, gamma=a.gamma, blur=a.blur, zoom=a.zoom,
+                         jpeg_quality=tuple(a.jpeg_quality))
 
 
 def build_augmenter(config: AugmentConfig = AugmentConfig(), seed: int | None = None) -> keras.layers.Pipeline:
@@ -133,7 +139,7 @@ def build_augmenter(config: AugmentConfig = AugmentConfig(), seed: int | None = 
 
     Order: flip, rotation (about the centre, black fill), zoom, random crop
     (central crop for ``crop_sampling="window"``), brightness, contrast, then the
-    optional camera changes: hue, saturation, gamma, blur. Images are float in [0, 1], (H, W, 3) or
+    optional camera changes: hue, saturation, gamma, blur, JPEG (last, as a camera's file). Images are float in [0, 1], (H, W, 3) or
     (B, H, W, 3); masks float (…, 1).
     """
 
@@ -173,6 +179,8 @@ def build_augmenter(config: AugmentConfig = AugmentConfig(), seed: int | None = 
         kernel = 2 * int(math.ceil(2 * config.blur)) + 1
         layers.append(keras.layers.RandomGaussianBlur(1.0, kernel_size=kernel, sigma=(0.0, config.blur),
                                                       value_range=(0.0, 1.0), seed=sub_seed(10)))
+    if config.jpeg_quality:
+        layers.append(RandomJPEGQuality(config.jpeg_quality, seed=sub_seed(11)))
     return keras.layers.Pipeline(layers, name="augment")
 
 
