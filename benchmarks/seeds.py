@@ -71,9 +71,10 @@ def paired_difference(variant, baseline):
     return {**s, "per_seed": diffs, "interval": [s["mean"] - half, s["mean"] + half]}
 
 
-def load_study(path, extra_sets=(), seeds=None):
+def load_study(path, extra_sets=(), seeds=None, variants=None):
     """The study of a YAML file, with ``extra_sets`` appended to its overrides and, given ``seeds``, only
-    those of its seeds (a study's first seed now, the rest later: the same runs folder resumes)."""
+    those of its seeds (a study's first seed now, the rest later: the same runs folder resumes); given
+    ``variants``, only those and the baseline (kept so that every variant stays paired)."""
     study = yaml.safe_load(Path(path).read_text())
     for key in ("name", "config", "seeds", "variants"):
         if key not in study:
@@ -88,6 +89,12 @@ def load_study(path, extra_sets=(), seeds=None):
     study.setdefault("baseline", next(iter(study["variants"])))
     if study["baseline"] not in study["variants"]:
         raise SystemExit(f"{path}: baseline {study['baseline']!r} is not a variant")
+    if variants:
+        unknown = sorted(set(variants) - set(study["variants"]))
+        if unknown:
+            raise SystemExit(f"{path}: variants {unknown} are not among the study's {list(study['variants'])}")
+        keep = {study["baseline"], *variants}
+        study["variants"] = {name: v for name, v in study["variants"].items() if name in keep}
     return study
 
 
@@ -170,8 +177,10 @@ def main(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override, every run")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="only these of the study's seeds (the JSON and table then cover only them)")
+    parser.add_argument("--variants", nargs="+", default=None,
+                        help="only these variants and the baseline (the JSON and table then cover only them)")
     args = parser.parse_args(argv)
-    study = load_study(args.study, args.set, args.seeds)
+    study = load_study(args.study, args.set, args.seeds, args.variants)
     config_dir = Path.cwd()
     results = {}
     for seed in study["seeds"]:  # seed-major: a cut-short study still holds complete pairs

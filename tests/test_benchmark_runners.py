@@ -114,6 +114,10 @@ def test_shipped_studies_are_valid(study):
     assert load_study(study, seeds=[s["seeds"][0]])["seeds"] == [s["seeds"][0]]
     with pytest.raises(SystemExit, match="not among the study's seeds"):
         load_study(study, seeds=[12345])
+    last = list(s["variants"])[-1]
+    assert set(load_study(study, variants=[last])["variants"]) == {s["baseline"], last}
+    with pytest.raises(SystemExit, match="not among the study's"):
+        load_study(study, variants=["no_such_variant"])
     repo = Path(__file__).resolve().parents[1]
     for overrides in yaml.safe_load(study.read_text())["variants"].values():
         load_config(repo / s["config"], s["set"] + overrides)
