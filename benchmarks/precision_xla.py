@@ -20,10 +20,11 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=6)
     parser.add_argument("--filters", type=int, default=16)
     parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--depth", type=int, default=5, help="UNet++ depth (levels)")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
-    if args.smoke:
-        args.size, args.batch, args.filters, args.steps = 32, 2, 4, 1
+    if args.smoke:  # depth 3: a third of the nodes, so XLA's compile (most of the smoke run) is short
+        args.size, args.batch, args.filters, args.steps, args.depth = 32, 2, 4, 1, 3
 
     import keras
 
@@ -38,7 +39,7 @@ def main(argv=None):
     for label, policy, jit in variants:
         keras.mixed_precision.set_global_policy(policy)
         keras.utils.set_random_seed(0)
-        model = Segmenter(get_backbone("unet_plus_plus", base_filters=args.filters))
+        model = Segmenter(get_backbone("unet_plus_plus", base_filters=args.filters, depth=args.depth))
         model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
         model.train_on_batch(x, y)  # trace / compile
         times, losses = [], []
@@ -50,7 +51,7 @@ def main(argv=None):
         results.append((label, float(np.median(times)), losses[-1]))
         keras.mixed_precision.set_global_policy("float32")
     base = results[0][1]
-    print(f"\nUNet++ {args.filters}.., batch {args.batch} x {args.size}x{args.size}, "
+    print(f"\nUNet++ {args.filters}.. depth {args.depth}, batch {args.batch} x {args.size}x{args.size}, "
           f"backend {keras.backend.backend()}\n")
     print("| variant | s/step | speed-up vs float32 | loss after the same steps |")
     print("|---|---|---|---|")
