@@ -139,8 +139,8 @@ def build_augmenter(config: AugmentConfig = AugmentConfig(), seed: int | None = 
 
     Order: flip, rotation (about the centre, black fill), zoom, random crop
     (central crop for ``crop_sampling="window"``), brightness, contrast, then the
-    optional camera changes: hue, saturation, gamma, blur, JPEG (last, as a camera's file). Images are float in [0, 1], (H, W, 3) or
-    (B, H, W, 3); masks float (…, 1).
+    optional camera changes: hue, saturation, gamma, blur, JPEG (last, as a camera writes its file).
+    Images are float in [0, 1], (H, W, 3) or (B, H, W, 3); masks float (…, 1).
     """
 
     def sub_seed(i):
