@@ -37,7 +37,8 @@ def _down_up(image, factor):
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
-def _jpeg(image, quality):
+def jpeg_compress(image, quality):
+    """(H, W, 3) uint8 RGB -> the same after a JPEG encode + decode (OpenCV/libjpeg) at ``quality``."""
     ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
     return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
 
@@ -60,7 +61,7 @@ SHIFTS = {
     "gamma 0.6": lambda im, m: (_gamma(im, 0.6), m),
     "gamma 1.6": lambda im, m: (_gamma(im, 1.6), m),
     "blur": lambda im, m: (cv2.GaussianBlur(im, (0, 0), max(im.shape[:2]) / 1500), m),
-    "jpeg": lambda im, m: (_jpeg(im, 25), m),
+    "jpeg": lambda im, m: (jpeg_compress(im, 25), m),
     "half resolution": lambda im, m: _scale_pair(im, m, 0.5),
     "down-up x1/3": lambda im, m: (_down_up(im, 1 / 3), m),
     "vignetting": lambda im, m: (_vignette(im), m),

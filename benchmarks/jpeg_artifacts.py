@@ -18,10 +18,7 @@ import time
 import cv2
 import numpy as np
 
-
-def _opencv_jpeg(image, quality):
-    ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
+from benchmarks.domain_shift import jpeg_compress
 
 
 def _layer_jpeg(working, quality, scale):
@@ -71,7 +68,7 @@ def main(argv=None):
     rows = {}
     for photograph in photographs:
         clean, _, transform = preprocess_arrays(photograph, np.zeros(photograph.shape[:2], bool), config)
-        cases = {f"bench: original at q{q}, then preprocessed": transform.apply_image(_opencv_jpeg(photograph, q))
+        cases = {f"bench: original at q{q}, then preprocessed": transform.apply_image(jpeg_compress(photograph, q))
                  for q in args.qualities}
         for q in args.qualities:
             for scale in (1, 2, 4):
