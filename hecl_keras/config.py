@@ -364,8 +364,7 @@ def augment_problem(a):
           for name in ("hue", "saturation", "gamma")),
         (a.blur >= 0, f"blur must be >= 0. Received: {a.blur}"),
         (0 <= a.zoom < 0.5, f"zoom must be in [0, 0.5). Received: {a.zoom}"),
-        (len(a.jpeg_quality) == 0 or (len(a.jpeg_quality) == 2 and 1 <= min(a.jpeg_quality)
-                                      and a.jpeg_quality[0] <= a.jpeg_quality[1] <= 100),
+        (len(a.jpeg_quality) == 0 or (len(a.jpeg_quality) == 2 and 1 <= a.jpeg_quality[0] <= a.jpeg_quality[1] <= 100),
          f"jpeg_quality must be [] (off) or [low, high] with 1 <= low <= high <= 100. "
          f"Received: {list(a.jpeg_quality)}"),
     ]

@@ -71,6 +71,17 @@ def test_matches_a_numpy_baseline_jpeg(quality):
         assert np.abs(out - image).mean() > 0.5 / 255  # it did compress
 
 
+@pytest.mark.parametrize("height, width", [(72, 100), (5, 3), (1, 17)])
+def test_other_sizes_are_coded_with_repeated_edges(height, width):
+    images, _ = synthetic_crops(1, 80, 112, seed=3)
+    images = np.round(images[:, :height, :width] * 255) / 255
+    ours = keras.ops.convert_to_numpy(jpeg_roundtrip(keras.ops, images, 30.0))
+    assert ours.shape == images.shape
+    padded = np.pad(images[0], [(0, -height % 16), (0, -width % 16), (0, 0)], mode="edge")
+    reference = _numpy_jpeg(padded, 30)[:height, :width]
+    np.testing.assert_allclose(np.round(ours[0] * 255), np.round(reference * 255), atol=1)
+
+
 @pytest.mark.parametrize("quality", [25, 90])
 def test_close_to_opencv_at_any_size(quality):
     images, _ = synthetic_crops(2, 72, 100, seed=1)  # neither side a multiple of 16: edge blocks padded

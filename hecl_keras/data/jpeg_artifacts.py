@@ -71,7 +71,7 @@ class RandomJPEGQuality(keras.layers.RandomBrightness):
     Reuses ``RandomBrightness``' per-image random draw (and so its seeding, including the
     per-element seeds of :func:`~hecl_keras.data.augment.augment_seeded`); masks pass through.
     Images are float in [0, 1], (H, W, 3) or (B, H, W, 3), any H and W (edges are mirrored up
-    to a multiple of 16 and cropped back, as an encoder pads the last blocks).
+    to a multiple of 16 by repeating the last row and column, as libjpeg does, and cropped back).
 
     Args:
         quality: (low, high) with 1 <= low <= high <= 100; the libjpeg quality (integer part of a
@@ -150,8 +150,10 @@ def jpeg_roundtrip(ops, images, quality):
         raise ValueError(f"jpeg_roundtrip needs a static height and width. Received: shape {images.shape}")
     pad_h, pad_w = (-height) % 16, (-width) % 16
     x = images * 255.0
-    if pad_h or pad_w:
-        x = ops.numpy.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="symmetric")
+    if pad_h:  # libjpeg fills the last blocks with copies of the last row and column (any size, even 1 px)
+        x = ops.numpy.concatenate([x, ops.numpy.repeat(x[:, -1:], pad_h, axis=1)], axis=1)
+    if pad_w:
+        x = ops.numpy.concatenate([x, ops.numpy.repeat(x[:, :, -1:], pad_w, axis=2)], axis=2)
     quality = ops.convert_to_tensor(quality, "float32")
     luma_table, chroma_table = quantisation_tables(ops, quality)
     dct = ops.convert_to_tensor(dct_matrix())
