@@ -49,6 +49,23 @@ def test_shipped_configs_load_and_are_consistent():
         assert c.eval.threshold is None, f"{path.name}: a fixed threshold overrides the validation-chosen one"
 
 
+def test_cpu_recipe_config_is_the_measured_study_baseline():
+    """configs/idrid_effb0_cpu.yaml quotes cpu_budget.yaml's figures: it must train what that study trained."""
+    from pathlib import Path
+
+    import yaml
+
+    from hecl_keras.config import config_to_dict
+
+    repo = Path(__file__).resolve().parents[1]
+    study = yaml.safe_load((repo / "benchmarks/studies/cpu_budget.yaml").read_text())
+    measured = load_config(repo / study["config"], study["set"] + study["variants"][study["baseline"]])
+    shipped = load_config(repo / "configs/idrid_effb0_cpu.yaml")
+    measured, shipped = config_to_dict(measured), config_to_dict(shipped)
+    measured.pop("name"), shipped.pop("name")
+    assert shipped == measured
+
+
 def test_broken_yaml_names_the_file_and_line(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("name: x\ntrain:\n  epochs: 3\n   batch_size: 2\n")
