@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hecl_keras.data.split_balance import effective_images
+
 
 def image_counts(metrics):
     """Per-image (TP, FP, FN) from a report's ``per_image`` rows, as fractions of the image's pixels.
@@ -83,14 +85,6 @@ def load_report(run, split):
     return standard["pooled"]["f1"], ids, counts
 
 
-def effective_images(counts):
-    """How many images a pooled score really rests on: 1 / sum(w^2), w = each image's share of the
-    split's lesion pixels (n for equal shares, 1 when one image holds them all); and the largest share."""
-    positives = counts[:, 0] + counts[:, 2]
-    shares = positives / positives.sum()
-    return float(1.0 / np.sum(shares**2)), float(shares.max())
-
-
 def interval(values):
     low, high = np.percentile(values, [2.5, 97.5])
     return f"[{low:.3f}, {high:.3f}]"
@@ -106,7 +100,7 @@ def report(runs, split="val", sizes=(6, 12, 24), draws=4000, seed=0):
              "|---|---|---|---|---|---|" + "---|" * len(sizes)]
     for run, (reported, ids, counts) in loaded.items():
         spread = [f"{resampled_f1(counts, k, draws, rng).std(ddof=1):.3f}" for k in sizes]
-        effective, largest = effective_images(counts)
+        effective, largest = effective_images(counts[:, 0] + counts[:, 2])  # TP + FN: the lesion pixels
         lines.append(f"| {Path(run).name} | {len(ids)} | {effective:.2f} ({largest:.2f}) | {reported:.4f} | "
                      f"{float(pooled_f1(counts)):.4f} | {interval(resampled_f1(counts, len(ids), draws, rng))} | "
                      + " | ".join(spread) + " |")

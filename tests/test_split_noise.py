@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks.split_noise import effective_images, image_counts, main, paired_difference, pooled_f1
+from benchmarks.split_noise import image_counts, main, paired_difference, pooled_f1
+from hecl_keras.data.preprocess import Pair
+from hecl_keras.data.split_balance import describe_split, effective_images
 
 
 def _report(tp, fp, fn, pixels=1000):
@@ -29,12 +31,29 @@ def test_rebuilt_counts_give_the_pooled_f1_of_the_true_counts():
 
 
 def test_effective_images():
-    _, equal = image_counts(_report([5, 5, 5], [0, 0, 0], [5, 5, 5]))
-    assert effective_images(equal) == pytest.approx((3.0, 1 / 3))
-    _, one = image_counts(_report([90, 0, 0], [0, 0, 0], [0, 1e-9, 1e-9]))
-    assert effective_images(one)[0] == pytest.approx(1.0)
-    _, skewed = image_counts(_report([8, 1, 1], [0, 0, 0], [0, 0, 0]))  # shares 0.8, 0.1, 0.1
-    assert effective_images(skewed) == pytest.approx((1 / (0.64 + 0.01 + 0.01), 0.8))
+    assert effective_images([5, 5, 5]) == pytest.approx((3.0, 1 / 3))
+    assert effective_images([90, 0, 0]) == pytest.approx((1.0, 1.0))
+    assert effective_images([8, 1, 1]) == pytest.approx((1 / (0.64 + 0.01 + 0.01), 0.8))  # shares 0.8, 0.1, 0.1
+    assert effective_images([0, 0]) == (0.0, 0.0)
+
+
+def _pairs(lesion_pixels):
+    pairs = []
+    for i, n in enumerate(lesion_pixels):
+        mask = np.zeros((20, 20), bool)
+        mask.flat[:n] = True
+        pairs.append(Pair(f"IMG_{i}", np.zeros((20, 20, 3), np.uint8), mask, None))
+    return pairs
+
+
+def test_describe_split_warns_when_one_image_holds_the_lesions():
+    line = describe_split(_pairs([200, 10, 5, 5]))  # shares 0.91, 0.05, 0.02, 0.02: 1.2 effective images
+    assert line.startswith("validation split: 4 images") and "1.2 effective" in line
+    assert "91% of the lesion pixels in IMG_0" in line
+    assert "Warning" in line
+    assert "Warning" not in describe_split(_pairs([50, 40, 60, 30]))
+    assert "no lesion pixels" in describe_split(_pairs([0, 0]))
+    assert describe_split([]) is None
 
 
 def test_a_run_against_itself_differs_by_zero_in_every_draw():

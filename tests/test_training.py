@@ -102,7 +102,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(uninterrupted_run, tmp_p
         train(config, run_dir=tmp_path, verbose=0)
     assert [line.split(",")[0] for line in (tmp_path / "log.csv").read_text().splitlines()[1:]] == ["0", "1"]
     result = train(config, run_dir=tmp_path, verbose=0)
-    assert "resuming from epoch 2 of 3" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "resuming from epoch 2 of 3" in err
+    assert "validation split: " in err and "effective images" in err  # what model selection rests on
     assert result["status"] == "resumed" and result["resumed_from_epoch"] == 1
     assert (tmp_path / "log.csv").read_bytes() == (straight / "log.csv").read_bytes()
     for name in ("model.keras", "checkpoints/best.keras"):

@@ -28,6 +28,7 @@ import keras
 
 from hecl_keras.config import STRATEGIES, ConfigError, config_to_dict, load_config, save_config
 from hecl_keras.data.experiment import load_experiment_data, training_inputs
+from hecl_keras.data.split_balance import describe_split
 from hecl_keras.models.build import build_compiled_model
 from hecl_keras.saving import load_model
 from hecl_keras.training.callbacks import (
@@ -242,6 +243,8 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
 
     data = load_experiment_data(config.data)
     (run_dir / "split.json").write_text(json.dumps(data.split, indent=2))
+    if (balance := describe_split(data.val)) is not None:
+        print(balance, file=sys.stderr)
     inputs = training_inputs(config, data)
     train_data, validation = inputs.train, inputs.validation
     if strategy is not None and keras.backend.backend() == "tensorflow":
