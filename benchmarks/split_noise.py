@@ -13,12 +13,16 @@ not depend on the scale), and resamples images (bootstrap) to show:
 - for each pair of runs scored on the same images, the F1 difference with a 95 % interval from
   resampling the images jointly (paired): whether the split can rank the two models.
 
-Nothing here chooses a model or a setting; run it on the validation split (the default).
+With ``--data`` instead of runs, the same count for validation splits of a dataset's training images
+(masks only, no model): the split ``data.split_seed`` gives against random ones.
+
+Nothing here chooses a model; run it on the validation split (the default) and the training images.
 
 Usage::
 
     python -m benchmarks.split_noise runs/ablation/unet_effb0_precise_bn_e30_s{0,1,2}
     python -m benchmarks.split_noise RUN_A RUN_B --split val --sizes 6 12 24 --draws 4000
+    python -m benchmarks.split_noise --data ../shared/data/IDRiD --val-counts 6 12   # splits, before training
     python -m benchmarks.split_noise --smoke     # two synthetic reports (CI)
 """
 
@@ -116,6 +120,40 @@ def report(runs, split="val", sizes=(6, 12, 24), draws=4000, seed=0):
     return "\n".join(lines)
 
 
+def training_set_lesions(source):
+    """``{id: lesion fraction}`` of a dataset's training images (full-resolution masks)."""
+    from hecl_keras.data.datasets import load_splits
+    from hecl_keras.data.io import read_mask
+
+    splits = load_splits(source)
+    train = splits["train"] if "train" in splits else next(iter(splits.values()))
+    return {sample.id: float(read_mask(sample.mask_path).mean()) for sample in train}
+
+
+def split_table(lesions, counts=(6, 12), split_seed=0, seeds=200):
+    """Effective images of validation splits of ``lesions`` (``{id: fraction}``): the split of
+    ``split_seed`` (as ``data.val_count``/``data.split_seed`` make it) against ``seeds`` random ones."""
+    from hecl_keras.data.preprocess import validation_split
+
+    ids = sorted(lesions)
+
+    def effective(chosen):
+        return effective_images([lesions[i] for i in chosen])
+
+    whole, whole_largest = effective(ids)
+    lines = [f"Training set: {len(ids)} images, {whole:.1f} effective images (largest share {whole_largest:.2f}).", "",
+             f"| val_count | split seed {split_seed}: effective (largest share) | heaviest image | "
+             f"{seeds} split seeds: median effective | 10-90 % |", "|---|---|---|---|---|"]
+    for count in counts:
+        chosen = validation_split(ids, count, split_seed)[1]
+        own, largest = effective(chosen)
+        others = [effective(validation_split(ids, count, seed)[1])[0] for seed in range(seeds)]
+        low, median, high = np.percentile(others, [10, 50, 90])
+        heaviest = max(chosen, key=lambda i: lesions[i])
+        lines.append(f"| {count} | {own:.2f} ({largest:.2f}) | {heaviest} | {median:.2f} | {low:.2f}-{high:.2f} |")
+    return "\n".join(lines)
+
+
 def _synthetic_runs(folder, images=6, seed=0):
     """Two run folders with made-up validation reports (the smoke test's input)."""
     rng = np.random.default_rng(seed)
@@ -139,14 +177,23 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=[6, 12, 24])
     parser.add_argument("--draws", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", help="instead of runs: how validation splits of this dataset's training "
+                        "images spread their lesion pixels (effective images per --val-counts)")
+    parser.add_argument("--val-counts", type=int, nargs="+", default=[6, 12])
+    parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="two synthetic reports, 200 draws")
     args = parser.parse_args(argv)
     if args.smoke:
         with tempfile.TemporaryDirectory() as folder:
             print(report(_synthetic_runs(folder), "val", sizes=(6, 12), draws=200))
+        rng = np.random.default_rng(0)
+        print(split_table({f"IMG_{i:02d}": float(f) for i, f in enumerate(rng.pareto(1.5, 30))}, (6,), seeds=20))
+        return
+    if args.data:
+        print(split_table(training_set_lesions(args.data), args.val_counts, args.split_seed))
         return
     if not args.runs:
-        parser.error("give at least one run folder (or --smoke)")
+        parser.error("give at least one run folder, --data or --smoke")
     print(report(args.runs, args.split, args.sizes, args.draws, args.seed))
 
 

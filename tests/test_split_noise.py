@@ -73,3 +73,15 @@ def test_command_line_table(tmp_path, capsys):
     assert "| a | 3 |" in out and "| a - b | +" in out and "std, 6 images" in out
     with pytest.raises(SystemExit, match="no report"):
         main([str(tmp_path / "missing")])
+
+
+def test_split_table_counts_the_configured_split_against_random_ones():
+    from benchmarks.split_noise import split_table
+    from hecl_keras.data.preprocess import validation_split
+
+    equal = {f"IMG_{i:02d}": 0.01 for i in range(20)}
+    table = split_table(equal, counts=(4,), seeds=10)
+    assert "| 4 | 4.00 (0.25) |" in table and "| 4.00 | 4.00-4.00 |" in table
+    heavy = validation_split(sorted(equal), 4, 0)[1][0]  # one image of split seed 0 holds 0.97 of its lesions
+    skewed = {**equal, heavy: 0.01 * 3 * 0.97 / 0.03}
+    assert f"| 4 | 1.06 (0.97) | {heavy} |" in split_table(skewed, counts=(4,), seeds=10)
