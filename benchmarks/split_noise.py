@@ -11,7 +11,9 @@ not depend on the scale), and resamples images (bootstrap) to show:
   score would have on a split of ``--sizes`` images drawn like these (m-out-of-n bootstrap: 12
   draws from a 6-image split approximates a 12-image split of images like those 6);
 - for each pair of runs scored on the same images, the F1 difference with a 95 % interval from
-  resampling the images jointly (paired): whether the split can rank the two models.
+  resampling the images jointly (paired). The bootstrap knows only these images: on a split that
+  rests on few effective images its intervals are too narrow (RESULTS section 18: IDRiD's default
+  validation split ranked two seeds one way in every draw, the test split the other way).
 
 With ``--data`` instead of runs, the same count for validation splits of a dataset's training images
 (masks only, no model): the split ``data.split_seed`` gives against random ones.
