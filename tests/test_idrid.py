@@ -35,3 +35,18 @@ def test_inspect_report(idrid_root):
     report = inspect_dataset(idrid_root)
     assert report["problems"] == []
     assert (report["splits"]["train"]["images"], report["splits"]["test"]["masks"]) == (54, 27)
+
+
+def test_default_validation_split_rests_on_one_image_and_seed_6_of_12_does_not(pairs):
+    """docs/RESULTS.md section 18: what the configs' validation split can tell."""
+    from hecl_keras.data.preprocess import validation_split
+    from hecl_keras.data.split_balance import effective_images
+
+    lesions = {s.id: mask.mean() for s, _, mask in pairs if s.id <= "IDRiD_54"}
+    assert len(lesions) == 54
+    default = validation_split(sorted(lesions), 6, 0)[1]
+    assert default == ["IDRiD_11", "IDRiD_12", "IDRiD_19", "IDRiD_24", "IDRiD_29", "IDRiD_46"]
+    effective, largest = effective_images([lesions[i] for i in default])
+    assert effective == pytest.approx(1.41, abs=0.01) and largest == pytest.approx(0.84, abs=0.01)
+    effective, largest = effective_images([lesions[i] for i in validation_split(sorted(lesions), 12, 6)[1]])
+    assert effective == pytest.approx(5.43, abs=0.01) and largest == pytest.approx(0.27, abs=0.01)
