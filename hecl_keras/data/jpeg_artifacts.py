@@ -70,7 +70,7 @@ class RandomJPEGQuality(keras.layers.RandomBrightness):
 
     Reuses ``RandomBrightness``' per-image random draw (and so its seeding, including the
     per-element seeds of :func:`~hecl_keras.data.augment.augment_seeded`); masks pass through.
-    Images are float in [0, 1], (H, W, 3) or (B, H, W, 3), any H and W (edges are mirrored up
+    Images are float in [0, 1], (H, W, 3) or (B, H, W, 3), any H and W (edges are extended up
     to a multiple of 16 by repeating the last row and column, as libjpeg does, and cropped back).
 
     Args:
