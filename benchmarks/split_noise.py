@@ -124,12 +124,11 @@ def report(runs, split="val", sizes=(6, 12, 24), draws=4000, seed=0):
 
 def training_set_lesions(source):
     """``{id: lesion fraction}`` of a dataset's training images (full-resolution masks)."""
-    from hecl_keras.data.datasets import load_splits
+    from hecl_keras.data.datasets import load_splits, training_split_name
     from hecl_keras.data.io import read_mask
 
     splits = load_splits(source)
-    train = splits["train"] if "train" in splits else next(iter(splits.values()))
-    return {sample.id: float(read_mask(sample.mask_path).mean()) for sample in train}
+    return {sample.id: float(read_mask(sample.mask_path).mean()) for sample in splits[training_split_name(splits)]}
 
 
 def split_table(lesions, counts=(6, 12), split_seed=0, seeds=200):

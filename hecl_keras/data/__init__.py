@@ -12,7 +12,7 @@ _EXPORTS = {
     "augment": ["AugmentConfig", "RandomBrightnessScale", "augment_config", "augment_seeded",
                 "build_augmenter"],
     "cache": ["ArrayCache", "default_cache_dir"],
-    "datasets": ["Sample", "load_splits", "paired_folder", "split_folders"],
+    "datasets": ["Sample", "load_splits", "paired_folder", "split_folders", "training_split_name"],
     "errors": ["DataError"],
     "experiment": ["ExperimentData", "TrainingInputs", "load_experiment_data", "training_inputs"],
     "geometry": ["CropResize", "find_fov", "paper_geometry", "plan_crop_resize"],

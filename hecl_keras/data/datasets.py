@@ -161,3 +161,9 @@ def load_splits(path, mask_suffix: str | None = None, strict: bool = True):
         splits[split] = found
         problems.extend(probs)
     return splits if strict else (splits, problems)
+
+
+def training_split_name(splits) -> str:
+    """The split of :func:`load_splits`' result that training (and the validation split) draws from:
+    ``"train"`` when the dataset has one, else its first (a flat ``images/`` + ``masks/`` folder)."""
+    return "train" if "train" in splits else next(iter(splits))

@@ -8,7 +8,7 @@ import sys
 
 from hecl_keras.data.augment import augment_config
 from hecl_keras.data.cache import ArrayCache
-from hecl_keras.data.datasets import load_splits
+from hecl_keras.data.datasets import load_splits, training_split_name
 from hecl_keras.data.errors import DataError
 from hecl_keras.data.pipeline import AugmentedBatches, CropPlanner, SyncEpoch, tf_training_dataset, tile_pairs
 from hecl_keras.data.preprocess import (
@@ -67,7 +67,7 @@ def _synthetic(data_config):
 
 def _from_disk(data_config, show_progress=True):
     splits = load_splits(data_config.source, mask_suffix=data_config.mask_suffix)
-    train_name = "train" if "train" in splits else next(iter(splits))
+    train_name = training_split_name(splits)
     by_id = {s.id: s for name in splits for s in splits[name]}
     train_ids, val_ids = validation_split([s.id for s in splits[train_name]], data_config.val_count,
                                           data_config.split_seed)
