@@ -37,6 +37,9 @@ from hecl_keras.training.callbacks import TimeBudget
 
 HERE = Path(__file__).resolve().parents[1]
 VARIANTS = {"unetpp": ["hecl.enabled=false"], "hecl": ["hecl.enabled=true"]}
+# Under JAX, jit_compile=False (the configs' default, right for TensorFlow on CPU) runs every op
+# eagerly: a tiny model's tile inference was ~30 ms per call on CPU, all dispatch. Compiled here.
+BASE = ["train.jit_compile=true"]
 TINY = ["model.base_filters=4", "model.options={depth: 3}", "augment.crop_size=[32,32]", "hecl.grid=4",
         "hecl.threshold=0.05", "train.batch_size=2"]
 
@@ -120,32 +123,75 @@ def main(argv=None):
     parser.add_argument("--out", default="runs/gpu_reproduce", help="results: table.md, results.json, per-variant logs")
     parser.add_argument("--work", default=None, help="checkpoints (default: --out); IDRiD-trained, never publish")
     parser.add_argument("--tiny", action="store_true", help="tiny model and crops (CPU smoke test)")
+    parser.add_argument("--deadline-seconds", type=float, default=None,
+                        help="finish everything within this many seconds of the start: each variant's training "
+                             "budget becomes min(--train-seconds, its share of the time left after the evaluation "
+                             "and set-up time it is expected to need); a variant without 30 s left is not run")
+    parser.add_argument("--eval-reserve", type=float, default=90.0,
+                        help="seconds expected per variant beyond training (set-up, compilation of inference, both "
+                             "protocols), until the first variant has measured it")
+    parser.add_argument("--race", default=None, help="JSON from train_throughput --race, embedded in results.json")
     args = parser.parse_args(argv)
+    start = time.monotonic()
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log(f"backend {keras.backend.backend()}, keras {keras.__version__}, devices: {_devices()}")
     pack = load_pack(args.pack)
     log(f"pack {args.pack}: {len(pack.train)} train, {len(pack.val)} val, {len(pack.test)} test images")
-    results = {}
-    for name in args.variants.split(","):
+    names = args.variants.split(",")
+    for name in names:
         if name not in VARIANTS:
             parser.error(f"unknown variant {name!r}; choose from {sorted(VARIANTS)}")
-        config = load_config(args.config, (TINY if args.tiny else []) + args.set + VARIANTS[name])
+    summary = {"device": _device_name(), "backend": keras.backend.backend(), "keras": keras.__version__,
+               "config": str(args.config), "overrides": args.set, "variants": {}, "not_run": []}
+    if args.race and Path(args.race).exists():
+        summary["race"] = json.loads(Path(args.race).read_text())
+
+    def save():
+        (out / "results.json").write_text(json.dumps(summary, indent=2))
+
+    reserve, cap = args.eval_reserve, args.train_seconds
+    for k, name in enumerate(names):
+        seconds = cap
+        if args.deadline_seconds is not None:
+            left, n_left = args.deadline_seconds - (time.monotonic() - start), len(names) - k
+            seconds = min(cap, left / n_left - reserve)
+            if seconds < 30:
+                log(f"{name}: not run ({left:.0f} s left for {n_left} variant(s), {reserve:.0f} s each beyond "
+                    "training)")
+                summary["not_run"].append(name)
+                save()
+                continue
+        began = time.monotonic()
+        config = load_config(args.config, BASE + (TINY if args.tiny else []) + args.set + VARIANTS[name])
         run, work = out / name, Path(args.work or out) / name
         run.mkdir(exist_ok=True)
         work.mkdir(parents=True, exist_ok=True)
-        log(f"training {name} for {args.train_seconds:.0f} s")
-        model, facts = train_variant(config, pack, args.train_seconds, args.repeats, run, work, args.workers)
+        cap = seconds  # a later variant never trains longer than an earlier one (a fair comparison)
+        log(f"training {name} for {seconds:.0f} s")
+        model, facts = train_variant(config, pack, seconds, args.repeats, run, work, args.workers)
         log(f"{name}: {facts['steps']} steps in {facts['train_seconds']:.0f} s; evaluating on the test set")
-        results[name] = {"training": facts, **evaluate_variant(model, config, pack)}
-        (run / "result.json").write_text(json.dumps(results[name], indent=2))
+        summary["variants"][name] = {"training": {"budget_seconds": seconds, **facts},
+                                     **evaluate_variant(model, config, pack)}
+        reserve = 1.1 * (time.monotonic() - began - facts["train_seconds"])  # measured, with a margin
+        save()
         keras.backend.clear_session()
-    text = table(results)
+    text = table(summary["variants"])
     (out / "table.md").write_text(text + "\n")
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    save()
     print(text)
-    return 0
+    return 0 if summary["variants"] else 1
+
+
+def _device_name():
+    """The accelerator's name as JAX reports it (e.g. "NVIDIA H200"), else the backend's device."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return getattr(device, "device_kind", str(device))
+    return "see backend"
 
 
 def _devices():

@@ -12,6 +12,14 @@ PyTorch CPU: ``pip install torch==2.13.0``.
     python -m benchmarks.train_throughput --sizes 256 --widths 16
     python -m benchmarks.train_throughput --sizes 256 512 --widths 16 --isolate   # a fresh process per measurement
     python -m benchmarks.train_throughput --smoke
+
+On a CUDA machine with JAX and PyTorch (the device machine; no TensorFlow needed), the race of
+issue #14 on the paper's setting -- UNet++ 32..512, 512x512, batch 6, float32 and bfloat16
+(Keras ``mixed_bfloat16`` policy, PyTorch autocast), HECL and supervised steps, each framework
+and precision in its own process, results written as they come:
+
+    python -m benchmarks.train_throughput --race --device cuda --budget-seconds 240 --out race.json
+    python -m benchmarks.train_throughput --race --device cpu --widths 4 --sizes 64 --batch 2 --steps 1  # CPU check
 """
 
 import argparse
@@ -30,7 +38,13 @@ def data(batch, size):
     return synthetic_crops(batch, size, size)
 
 
-def keras_rate(width, size, batch, steps, hecl=False):
+def keras_measure(width, size, batch, steps, hecl=False, precision="float32"):
+    """One Keras training-step measurement on the current backend.
+
+    ``precision`` "float32" or "bfloat16" (the ``mixed_bfloat16`` policy). The batch is put on the
+    backend's device once, as the PyTorch side does. Returns {"images_per_second", "seconds_per_step",
+    "first_step_seconds" (trace + compile + one step), "loss" (after the timed steps)}.
+    """
     import keras
 
     from hecl_keras.models import get_backbone
@@ -38,15 +52,29 @@ def keras_rate(width, size, batch, steps, hecl=False):
     from hecl_keras.models.segmenter import Segmenter
 
     x, y = data(batch, size)
-    keras.utils.set_random_seed(0)
-    backbone = get_backbone("unet_plus_plus", base_filters=width)
-    model = HECLSegmenter(backbone) if hecl else Segmenter(backbone)
-    model.compile(optimizer=keras.optimizers.Adam(3e-4), metrics=[])
-    model.train_on_batch(x, y)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(x, y)
-    return batch * steps / (time.perf_counter() - t0)
+    x, y = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
+    keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    try:
+        keras.utils.set_random_seed(0)
+        backbone = get_backbone("unet_plus_plus", base_filters=width)
+        model = HECLSegmenter(backbone) if hecl else Segmenter(backbone)
+        model.compile(optimizer=keras.optimizers.Adam(3e-4), metrics=[])
+        t0 = time.perf_counter()
+        model.train_on_batch(x, y)  # returns host values: the step has finished
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            logs = model.train_on_batch(x, y, return_dict=True)
+        elapsed = time.perf_counter() - t0
+    finally:
+        keras.config.set_dtype_policy("float32")
+    return {"images_per_second": batch * steps / elapsed, "seconds_per_step": elapsed / steps,
+            "first_step_seconds": first, "loss": float(logs["loss"])}
+
+
+def keras_rate(width, size, batch, steps, hecl=False, precision="float32"):
+    """Images per second of a Keras training step (see keras_measure)."""
+    return keras_measure(width, size, batch, steps, hecl, precision)["images_per_second"]
 
 
 def torch_unetpp(width, depth=5):
@@ -91,7 +119,7 @@ def torch_contrastive(vectors, labels, valid, tau=0.05):
     """SupCon over the valid rows (same formula as hecl_keras.losses, written for torch)."""
     import torch
 
-    idx = torch.nonzero(valid).flatten()
+    idx = torch.nonzero(valid).flatten().to(vectors.device)
     if idx.numel() < 2:
         return vectors.sum() * 0
     z = torch.nn.functional.normalize(vectors[idx], dim=1, eps=1e-6)
@@ -99,7 +127,7 @@ def torch_contrastive(vectors, labels, valid, tau=0.05):
     if lab.unique().numel() < 2:
         return vectors.sum() * 0
     sim = z @ z.t() / tau
-    eye = torch.eye(len(idx), dtype=torch.bool)
+    eye = torch.eye(len(idx), dtype=torch.bool, device=vectors.device)
     pos = (lab[:, None] == lab[None, :]) & ~eye
     log_prob = sim - torch.logsumexp(sim.masked_fill(eye, -1e9), dim=1, keepdim=True)
     anchors = pos.any(1)
@@ -114,10 +142,12 @@ def torch_hecl_terms(features, masks_np, grid=5, threshold=0.3):
     from benchmarks.loss_overhead import authors_contours
 
     b, c, h, w = features.shape
+    dev = features.device
     ph, pw = h // grid, w // grid
     f = features[:, :, : grid * ph, : grid * pw].reshape(b, c, grid, ph, grid, pw).mean((3, 5))
     vectors = f.permute(0, 2, 3, 1).reshape(-1, c)
-    m = torch.from_numpy(masks_np[..., 0])[:, : grid * ph, : grid * pw].reshape(b, grid, ph, grid, pw).mean((2, 4))
+    m = torch.from_numpy(masks_np[..., 0])[:, : grid * ph, : grid * pw].to(dev)
+    m = m.reshape(b, grid, ph, grid, pw).mean((2, 4))
     density = m.reshape(-1)
     dense = density >= threshold
     order_d = torch.argsort(-density.masked_fill(~dense, -1.0), stable=True)[: min(3, int(dense.sum()))]
@@ -127,44 +157,68 @@ def torch_hecl_terms(features, masks_np, grid=5, threshold=0.3):
     valid[order_s] = True
     pd = torch_contrastive(vectors, dense.long(), valid)
     inner, outer = authors_contours(masks_np, grid, threshold)  # CPU, per patch
-    inner = torch.from_numpy(inner).permute(0, 3, 1, 2)
-    outer = torch.from_numpy(outer).permute(0, 3, 1, 2)
+    inner = torch.from_numpy(inner).permute(0, 3, 1, 2).to(dev)  # host -> device, every step
+    outer = torch.from_numpy(outer).permute(0, 3, 1, 2).to(dev)
     ea, ba = inner.sum((2, 3)), outer.sum((2, 3))
     edge = (features * inner).sum((2, 3)) / ea.clamp(min=1)
     back = (features * outer).sum((2, 3)) / ba.clamp(min=1)
     vecs = torch.cat([edge, back])
-    labels = torch.cat([torch.ones(b, dtype=torch.long), torch.zeros(b, dtype=torch.long)])
+    labels = torch.cat([torch.ones(b, dtype=torch.long, device=dev), torch.zeros(b, dtype=torch.long, device=dev)])
     de = torch_contrastive(vecs, labels, torch.cat([ea[:, 0] > 0, ba[:, 0] > 0]))
     return pd, de
 
 
-def torch_rate(width, size, batch, steps, hecl=False):
+def torch_measure(width, size, batch, steps, hecl=False, precision="float32", device="cpu"):
+    """The same measurement in eager PyTorch on ``device``; "bfloat16" runs the forward pass under autocast.
+
+    The HECL terms are computed in float32 from the decoder features, with the contour masks made on
+    the host by SciPy and copied to the device every step (torch_hecl_terms). Same keys as keras_measure.
+    """
     import torch
 
-    torch.set_num_threads(os.cpu_count())
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
     x, y = data(batch, size)
-    xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
-    yt = torch.from_numpy(y).permute(0, 3, 1, 2).contiguous()
-    model = torch_unetpp(width)
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(dev)
+    yt = torch.from_numpy(y).permute(0, 3, 1, 2).contiguous().to(dev)
+    model = torch_unetpp(width).to(dev)
     opt = torch.optim.Adam(model.parameters(), 3e-4)
     bce = torch.nn.BCEWithLogitsLoss()
 
     def step():
-        opt.zero_grad()
-        logits, features = model(xt)
-        loss = bce(logits, yt)
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            logits, features = model(xt)
+        loss = bce(logits.float(), yt)
         if hecl:
-            pd, de = torch_hecl_terms(features, y)
+            pd, de = torch_hecl_terms(features.float(), y)
             loss = loss + 0.01 * (pd + de)
         loss.backward()
         opt.step()
+        return loss
 
+    def finish():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    t0 = time.perf_counter()
     step()
+    finish()
+    first = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(steps):
-        step()
-    return batch * steps / (time.perf_counter() - t0)
+        loss = step()
+    finish()
+    elapsed = time.perf_counter() - t0
+    return {"images_per_second": batch * steps / elapsed, "seconds_per_step": elapsed / steps,
+            "first_step_seconds": first, "loss": float(loss.detach().cpu())}
+
+
+def torch_rate(width, size, batch, steps, hecl=False, precision="float32", device="cpu"):
+    """Images per second of an eager PyTorch training step (see torch_measure)."""
+    return torch_measure(width, size, batch, steps, hecl, precision, device)["images_per_second"]
 
 
 def in_fresh_process(expression, env=None):
@@ -199,16 +253,157 @@ def isolated_rate(kind, width, size, batch, steps, hecl):
     return float(rate)
 
 
+RACE_GROUPS = [("keras", "float32"), ("torch", "float32"), ("keras", "bfloat16"), ("torch", "bfloat16")]
+
+
+def stream_fresh_process(statements, env, timeout, on_result):
+    """Runs ``statements`` (expressions over keras_measure/torch_measure) one after another in a new
+    Python process, calling ``on_result(index, value)`` as each finishes; the process is killed after
+    ``timeout`` seconds. Returns (number finished, last lines of its output)."""
+    import threading
+    from collections import deque
+
+    code = "import json\nfrom benchmarks.train_throughput import keras_measure, torch_measure\n" + "".join(
+        f"print('RESULT' + json.dumps({s}), flush=True)\n" for s in statements)
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=Path(__file__).resolve().parents[1])
+    timer = threading.Timer(max(timeout, 0.0), proc.kill)
+    timer.start()
+    done, tail = 0, deque(maxlen=40)
+    try:
+        for line in proc.stdout:
+            if line.startswith("RESULT"):
+                on_result(done, json.loads(line[6:]))
+                done += 1
+            else:
+                tail.append(line)
+        proc.wait()
+    finally:
+        timer.cancel()
+    return done, "".join(tail)
+
+
+def device_name(device):
+    """The accelerator's name (nvidia-smi's) for a CUDA race, else the processor's."""
+    if device == "cuda":
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                                 text=True, timeout=30).stdout.strip()
+            if out:
+                return out.splitlines()[0]
+        except (OSError, subprocess.SubprocessError):
+            pass
+        return "cuda (name unknown)"
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def race(width, size, batch, steps, device, budget_seconds, out_path, precisions=("float32", "bfloat16")):
+    """Keras/JAX against eager PyTorch on one setting, float32 then bfloat16, HECL and supervised steps.
+
+    Each (framework, precision) pair runs in its own process, in RACE_GROUPS order, while the budget
+    lasts; ``out_path`` (JSON) is rewritten after every measurement, so a cut-off run keeps what finished.
+    Returns the result dict.
+    """
+    deadline = time.monotonic() + budget_seconds
+    result = {"device": device_name(device), "setting": {"model": f"UNet++ {width}..{width * 16}", "size": size,
+                                                          "batch": batch, "timed_steps": steps},
+              "keras_backend": "jax", "rows": [], "not_measured": [], "errors": []}
+
+    def save():
+        if out_path:
+            Path(out_path).write_text(json.dumps(result, indent=2))
+
+    steps_kind = [True, False]  # the HECL step first: it is the goal's measurement
+    for kind, precision in [(k, p) for k, p in RACE_GROUPS if p in precisions]:
+        left = deadline - time.monotonic()
+        labels = [f"{kind}/{precision}/{'HECL' if h else 'supervised'}" for h in steps_kind]
+        if left < 15:
+            result["not_measured"] += labels
+            continue
+        extra = f", device={device!r}" if kind == "torch" else ""
+        statements = [f"{kind}_measure({width}, {size}, {batch}, {steps}, {h!r}, {precision!r}{extra})"
+                      for h in steps_kind]
+
+        def on_result(i, value, kind=kind, precision=precision):
+            row = {"framework": "Keras/JAX" if kind == "keras" else "PyTorch eager", "precision": precision,
+                   "step": "HECL" if steps_kind[i] else "supervised", **value}
+            result["rows"].append(row)
+            print(f"{row['framework']} {precision} {row['step']}: {value['seconds_per_step'] * 1000:.1f} ms/step, "
+                  f"{value['images_per_second']:.1f} images/s (first step {value['first_step_seconds']:.1f} s)",
+                  flush=True)
+            save()
+
+        # The torch process imports hecl_keras too (synthetic data): JAX there, kept off the GPU's memory.
+        env = {"KERAS_BACKEND": "jax"} if kind == "keras" else {"KERAS_BACKEND": "jax",
+                                                                   "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+        done, tail = stream_fresh_process(statements, env, left, on_result)
+        if done < len(statements):
+            result["not_measured"] += labels[done:]
+            result["errors"].append({"group": f"{kind}/{precision}", "output_tail": tail[-3000:]})
+        save()
+    return result
+
+
+def race_table(result):
+    """Markdown: per precision, both frameworks' step times, HECL overhead and the Keras/PyTorch ratio."""
+    rows = {(r["framework"], r["precision"], r["step"]): r for r in result["rows"]}
+
+    def ms(key):
+        r = rows.get(key)
+        return f"{r['seconds_per_step'] * 1000:.1f}" if r else "-"
+
+    def overhead(fw, p):
+        h, s = rows.get((fw, p, "HECL")), rows.get((fw, p, "supervised"))
+        return f"{(h['seconds_per_step'] - s['seconds_per_step']) / h['seconds_per_step']:.1%}" if h and s else "-"
+
+    def ratio(p, step):
+        k, t = rows.get(("Keras/JAX", p, step)), rows.get(("PyTorch eager", p, step))
+        return f"{t['seconds_per_step'] / k['seconds_per_step']:.2f}x" if k and t else "-"
+
+    st = result["setting"]
+    lines = [f"{result['device']}: {st['model']}, {st['size']}x{st['size']}, batch {st['batch']}, "
+             f"{st['timed_steps']} timed steps after one warm-up (ms per training step)", "",
+             "| precision | Keras/JAX supervised | Keras/JAX HECL | HECL share | PyTorch supervised | PyTorch HECL | "
+             "HECL share | PyTorch/Keras, HECL step | PyTorch/Keras, supervised |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for p in ("float32", "bfloat16"):
+        lines.append(f"| {p} | {ms(('Keras/JAX', p, 'supervised'))} | {ms(('Keras/JAX', p, 'HECL'))} | "
+                     f"{overhead('Keras/JAX', p)} | {ms(('PyTorch eager', p, 'supervised'))} | "
+                     f"{ms(('PyTorch eager', p, 'HECL'))} | {overhead('PyTorch eager', p)} | {ratio(p, 'HECL')} | "
+                     f"{ratio(p, 'supervised')} |")
+    if result["not_measured"]:
+        lines.append(f"\nnot measured (budget or error): {', '.join(result['not_measured'])}")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--widths", type=int, nargs="+", default=[16, 32])
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="default 256 512 (--race: 512)")
+    parser.add_argument("--widths", type=int, nargs="+", default=None, help="default 16 32 (--race: 32)")
+    parser.add_argument("--batch", type=int, default=None, help="default 2 (--race: 6)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps, default 3 (--race: 20)")
     parser.add_argument("--no-jax", action="store_true")
     parser.add_argument("--isolate", action="store_true", help="each TF/PyTorch measurement in a fresh process")
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--race", action="store_true",
+                        help="one setting (UNet++ 32.., 512x512, batch 6 unless given): Keras/JAX vs PyTorch, "
+                             "float32 and bfloat16, HECL and supervised steps")
+    parser.add_argument("--device", default="cuda", help="PyTorch device of --race (cuda, cpu)")
+    parser.add_argument("--budget-seconds", type=float, default=240.0, help="--race stops starting work after this")
+    parser.add_argument("--out", default=None, help="--race: JSON results, rewritten after every measurement")
+    parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"],
+                        help="--race: which precisions (in this order)")
     args = parser.parse_args(argv)
+    if args.race:
+        width, size = (args.widths or [32])[0], (args.sizes or [512])[0]
+        result = race(width, size, args.batch or 6, args.steps or 20, args.device, args.budget_seconds, args.out,
+                      args.precisions)
+        print("\n" + race_table(result))
+        return 0 if result["rows"] else 1
+    args.sizes, args.widths = args.sizes or [256, 512], args.widths or [16, 32]
+    args.batch, args.steps = args.batch or 2, args.steps or 3
     if args.smoke:
         args.sizes, args.widths, args.batch, args.steps, args.no_jax = [64], [4], 2, 1, True
     try:
@@ -239,4 +434,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -28,8 +28,9 @@ def test_reproduce_cpu_script_tiny_and_resume(tmp_path):
     assert second.returncode == 0 and second.stdout.count("skipping") == 4
 
 
-def test_gpu_reproduce_runs_without_tensorflow(tmp_path):
-    """The device script on CPU: JAX backend, TensorFlow made unimportable, data from a tiny pack."""
+def test_gpu_session_runs_without_tensorflow(tmp_path):
+    """The device script's one-call session on CPU: JAX backend, TensorFlow made unimportable, data
+    from a tiny pack; the speed race (float32 only) first, then both trainings inside the deadline."""
     import json
     import os
     import subprocess
@@ -44,19 +45,51 @@ def test_gpu_reproduce_runs_without_tensorflow(tmp_path):
     pack_experiment(config, tmp_path / "tiny.npz")
     blocker = Path(__file__).resolve().parent / "no_tensorflow"
     env = {**os.environ, "PYTHONPATH": str(blocker), "HECL_PACK": str(tmp_path / "tiny.npz"),
-           "OUT": str(tmp_path / "out"), "HECL_GPU_WORK": str(tmp_path / "work")}
-    done = subprocess.run(["bash", str(BENCHMARKS / "gpu_reproduce.sh"), "run", "--tiny", "--train-seconds", "1",
-                           "--repeats", "2"], env=env, capture_output=True, text=True, timeout=600)
+           "OUT": str(tmp_path / "out"), "HECL_GPU_WORK": str(tmp_path / "work"), "HECL_RACE_DEVICE": "cpu",
+           "HECL_RACE_ARGS": "--widths 4 --sizes 32 --batch 2 --steps 1 --precisions float32",
+           "HECL_RACE_SECONDS": "240", "HECL_SESSION_SECONDS": "900"}
+    done = subprocess.run(["bash", str(BENCHMARKS / "gpu_reproduce.sh"), "session", "--tiny", "--train-seconds", "1",
+                           "--repeats", "2"], env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "backend jax" in done.stdout
-    results = json.loads((tmp_path / "out" / "gpu_reproduce" / "results.json").read_text())
-    assert set(results) == {"unetpp", "hecl"}
-    for r in results.values():
+    out = tmp_path / "out" / "gpu_reproduce"
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["variants"]) == {"unetpp", "hecl"} and results["not_run"] == []
+    assert results["device"] and results["backend"] == "jax"
+    for r in results["variants"].values():
         assert r["training"]["steps"] >= 1 and r["paper"]["images"] == 2
         assert 0.0 <= r["standard"]["roc_auc"] <= 1.0
+    race = results["race"]
+    keras_rows = {row["step"]: row for row in race["rows"] if row["framework"] == "Keras/JAX"}
+    assert set(keras_rows) == {"HECL", "supervised"} and all(r["seconds_per_step"] > 0 for r in keras_rows.values())
+    assert all(row["precision"] == "float32" for row in race["rows"])
+    torch_rows = [row for row in race["rows"] if row["framework"] == "PyTorch eager"]
+    # PyTorch is optional here (and its import trips over the TensorFlow blocker): measured or listed as missing
+    assert len(torch_rows) == 2 or {"torch/float32/HECL", "torch/float32/supervised"} <= set(race["not_measured"])
+    assert json.loads((out / "race.json").read_text())["rows"] == race["rows"]
     assert (tmp_path / "work" / "hecl" / "best.weights.h5").exists()
     assert not list((tmp_path / "out").rglob("*.h5"))  # checkpoints stay out of the results folder
-    assert "| hecl |" in (tmp_path / "out" / "gpu_reproduce" / "table.md").read_text()
+    assert "| hecl |" in (out / "table.md").read_text()
+    assert len([f for f in (tmp_path / "out").rglob("*") if f.is_file()]) <= 8  # what the device tool brings back
+
+
+def test_gpu_reproduce_deadline_skips_variants_that_cannot_fit(tmp_path):
+    """With less time than a variant needs beyond training, nothing is trained and the run says so."""
+    import json
+
+    from benchmarks import gpu_reproduce
+    from hecl_keras.config import load_config
+    from hecl_keras.data.pack import pack_experiment
+
+    config = load_config(None, ["data.source=synthetic", "data.synthetic.count=4", "data.synthetic.height=64",
+                                "data.synthetic.width=64", "data.synthetic.test_count=1", "data.short_side=48",
+                                "data.val_count=1"])
+    pack_experiment(config, tmp_path / "tiny.npz")
+    code = gpu_reproduce.main(["--pack", str(tmp_path / "tiny.npz"), "--out", str(tmp_path / "out"), "--tiny",
+                               "--deadline-seconds", "100", "--eval-reserve", "80"])
+    assert code == 1
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["variants"] == {} and results["not_run"] == ["unetpp", "hecl"]
 
 
 def test_paired_difference_matches_formula():
