@@ -94,3 +94,19 @@ def test_predict_on_many_sizes(name):
     for size in (32,) if ON_JAX else (32, 64, 96, 128, 160):  # the shape relaxation is TensorFlow's
         out = model.predict_on_batch(np.zeros((1, size, size + 32, 3), "float32"))
         assert out["logits"].shape == (1, size, size + 32, 1)
+
+
+@pytest.mark.portable
+def test_jit_compile_default_follows_the_backend():
+    """train.jit_compile None compiles under JAX (eager JAX runs op by op) and not under TensorFlow;
+    an explicit setting reaches compile unchanged."""
+    from hecl_keras.config import load_config
+    from hecl_keras.models.build import build_compiled_model, resolve_jit_compile
+
+    assert resolve_jit_compile(None) is (keras.backend.backend() == "jax")
+    assert resolve_jit_compile(False) is False and resolve_jit_compile("auto") == "auto"
+    config = load_config(None, ["model.base_filters=4", "model.options={depth: 2}"])
+    assert config.train.jit_compile is None
+    assert build_compiled_model(config).jit_compile is (keras.backend.backend() == "jax")
+    explicit = load_config(None, ["model.base_filters=4", "model.options={depth: 2}", "train.jit_compile=false"])
+    assert build_compiled_model(explicit).jit_compile is False

@@ -198,6 +198,31 @@ def test_time_budget_stops_and_halves_the_learning_rate():
     assert budget.seconds_per_step() == pytest.approx(10.0)
 
 
+@pytest.mark.parametrize("count_compilation, steps", [(True, 6), (False, 11)])
+def test_time_budget_can_leave_the_first_step_out(count_compilation, steps):
+    """A first step of 50 s (compilation) then 10 s steps, budget 95 s: counted, the budget ends at
+    50 + 5 * 10 = 100 s (6 steps); left out, it runs from 50 s to 50 + 10 * 10 = 150 s (11 steps)."""
+    import keras
+    import numpy as np
+
+    from hecl_keras.training.callbacks import TimeBudget
+
+    clock = {"now": 0.0}
+
+    class Tick(keras.callbacks.Callback):  # runs before the budget's check: the step's time has passed
+        def on_train_batch_end(self, batch, logs=None):
+            clock["now"] += 50.0 if clock["now"] == 0.0 else 10.0
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.1), loss="mse")
+    budget = TimeBudget(95.0, clock=lambda: clock["now"], count_compilation=count_compilation)
+    x, y = np.zeros((8, 2), np.float32), np.zeros((8, 1), np.float32)
+    model.fit(x, y, batch_size=2, epochs=100, verbose=0, callbacks=[Tick(), budget])
+    assert budget.steps == steps and budget.stopped_early
+    assert budget.first_step_seconds == 50.0
+    assert budget.elapsed() == pytest.approx(100.0)  # the budget's own clock, either way
+
+
 def test_truncate_log_keeps_rows_before_the_resumed_epoch_byte_for_byte(tmp_path):
     from hecl_keras.training.trainer import read_log, truncate_log
 

@@ -62,5 +62,10 @@ def build_compiled_model(config) -> Segmenter:
     t = config.train
     model = build_model(config)
     optimizer = keras.optimizers.Adam(t.learning_rate, use_ema=t.ema, ema_momentum=t.ema_momentum)
-    model.compile(optimizer=optimizer, loss=t.loss, jit_compile=t.jit_compile)
+    model.compile(optimizer=optimizer, loss=t.loss, jit_compile=resolve_jit_compile(t.jit_compile))
     return model
+
+
+def resolve_jit_compile(setting):
+    """``train.jit_compile`` as ``compile`` takes it: None becomes True under JAX, False otherwise."""
+    return keras.backend.backend() == "jax" if setting is None else setting

@@ -218,25 +218,32 @@ class TimeBudget(keras.callbacks.Callback):
     """Trains for a wall-clock budget instead of an epoch count, with the paper's step schedule.
 
     Stops at the first batch end past ``seconds`` (counted from the start of
-    ``fit``, compilation included) and sets the learning rate at each epoch start to
+    ``fit``, compilation included; or, with ``count_compilation=False``, from the end of
+    the first training step, so that models with different one-time costs -- a GPU's first
+    compilation and autotuning took 40 s more than the next model's -- train equally long)
+    and sets the learning rate at each epoch start to
     ``initial_lr * 0.5 ** floor(halvings * elapsed / seconds)``: with
     ``halvings=3`` that halves it after one and two thirds of the budget, as the
     paper does after epochs 100 and 200 of 300. Records ``steps`` (batches run),
     ``epoch_seconds``, ``epoch_steps``, ``validation_seconds`` (per epoch, part of ``epoch_seconds``) and
-    ``stopped_early`` (budget reached before the last epoch).
+    ``stopped_early`` (budget reached before the last epoch) and ``first_step_seconds``
+    (from the start of ``fit`` to the end of the first step: tracing, compilation, one step).
 
     Args:
         seconds: float. The budget.
         initial_lr: float, or None to leave the learning rate alone.
         halvings: int. Number of equal parts the budget is split into (lr halved between them).
         clock: callable returning seconds (tests replace it).
+        count_compilation: bool. Whether the budget includes the first step.
     """
 
-    def __init__(self, seconds, initial_lr=None, halvings=3, clock=time.perf_counter):
+    def __init__(self, seconds, initial_lr=None, halvings=3, clock=time.perf_counter, count_compilation=True):
         super().__init__()
         self.clock = clock
         self.seconds, self.initial_lr, self.halvings = float(seconds), initial_lr, halvings
-        self.start = None
+        self.count_compilation = count_compilation
+        self.start = self._fit_start = None
+        self.first_step_seconds = None
         self.steps = 0
         self.epoch_seconds = []
         self.validation_seconds = []
@@ -245,10 +252,12 @@ class TimeBudget(keras.callbacks.Callback):
         self._epoch_start = self._test_start = None
 
     def elapsed(self):
-        return self.clock() - self.start
+        """Seconds of the budget used so far (0 before the clock starts)."""
+        return 0.0 if self.start is None else self.clock() - self.start
 
     def on_train_begin(self, logs=None):
-        self.start = self.clock()
+        self._fit_start = self.clock()
+        self.start = self._fit_start if self.count_compilation else None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = self.clock()
@@ -258,6 +267,10 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
+        if self.first_step_seconds is None:
+            now = self.clock()
+            self.first_step_seconds = now - self._fit_start
+            self.start = self.start if self.start is not None else now
         if self.elapsed() >= self.seconds:
             self.model.stop_training = True
             self.stopped_early = True
