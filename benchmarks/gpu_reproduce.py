@@ -126,7 +126,8 @@ def main(argv=None):
     parser.add_argument("--deadline-seconds", type=float, default=None,
                         help="finish everything within this many seconds of the start: each variant's training "
                              "budget becomes min(--train-seconds, its share of the time left after the evaluation "
-                             "and set-up time it is expected to need); a variant without 30 s left is not run")
+                             "and set-up time it is expected to need); a variant left with under 30 s (or under "
+                             "--train-seconds if less) is not run")
     parser.add_argument("--eval-reserve", type=float, default=90.0,
                         help="seconds expected per variant beyond training (set-up, compilation of inference, both "
                              "protocols), until the first variant has measured it")
@@ -157,7 +158,7 @@ def main(argv=None):
         if args.deadline_seconds is not None:
             left, n_left = args.deadline_seconds - (time.monotonic() - start), len(names) - k
             seconds = min(cap, left / n_left - reserve)
-            if seconds < 30:
+            if seconds < min(30.0, cap):  # less than 30 s of training (or than asked for) is not worth a row
                 log(f"{name}: not run ({left:.0f} s left for {n_left} variant(s), {reserve:.0f} s each beyond "
                     "training)")
                 summary["not_run"].append(name)
