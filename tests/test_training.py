@@ -3,7 +3,7 @@ import json
 import pytest
 
 from hecl_keras.cli import main
-from hecl_keras.config import load_config
+from hecl_keras.config import ConfigError, load_config
 from hecl_keras.training.trainer import train
 from tests.conftest import QUICKSTART
 
@@ -156,6 +156,25 @@ def test_force_starts_again(tmp_path):
     assert prepare_run_dir(tmp_path, config) == "complete"
     assert prepare_run_dir(tmp_path, config, force=True) == "new"
     assert not (tmp_path / "result.json").exists() and (tmp_path / "notes.txt").exists()
+
+
+def test_run_saved_before_the_jit_compile_default_changed_is_the_same_experiment(tmp_path):
+    """A run folder written with train.jit_compile false (the default until null) is complete, not
+    "a different config", under TensorFlow where null resolves to false; under JAX it differs."""
+    import keras
+
+    from hecl_keras.config import save_config
+    from hecl_keras.training.trainer import prepare_run_dir
+
+    config = load_config(QUICKSTART, TINY)
+    assert config.train.jit_compile is None
+    save_config(load_config(QUICKSTART, TINY + ["train.jit_compile=false"]), tmp_path / "config.yaml")
+    (tmp_path / "result.json").write_text("{}")
+    if keras.backend.backend() == "jax":
+        with pytest.raises(ConfigError, match="jit_compile"):
+            prepare_run_dir(tmp_path, config)
+    else:
+        assert prepare_run_dir(tmp_path, config) == "complete"
 
 
 def test_decision_threshold_is_chosen_on_validation_and_saved(tiny_run):

@@ -84,11 +84,16 @@ RUN_OUTPUTS = ("config.yaml", "split.json", "log.csv", "tensorboard", "checkpoin
 
 def _comparable(config) -> dict:
     """The config as a dict, with ``data.source`` as an absolute path (the same folder given as
-    ``../shared/data/IDRiD`` or ``/work/shared/data/IDRiD`` is the same experiment)."""
+    ``../shared/data/IDRiD`` or ``/work/shared/data/IDRiD`` is the same experiment) and
+    ``train.jit_compile`` as this backend resolves it (a run saved with ``false``, the default
+    before ``null``, is the same experiment under TensorFlow, not under JAX)."""
+    from hecl_keras.models.build import resolve_jit_compile
+
     values = config_to_dict(config)
     source = values["data"]["source"]
     if source != "synthetic":
         values["data"]["source"] = str(Path(source).expanduser().resolve())
+    values["train"]["jit_compile"] = resolve_jit_compile(values["train"]["jit_compile"])
     return values
 
 
