@@ -11,8 +11,8 @@
 #
 # `run` writes results under $OUT/gpu_reproduce when OUT is set (the device tool's folder),
 # else runs/gpu_reproduce; checkpoints (trained on IDRiD: never publish them) go to a temporary
-# folder. Default budget: 150 s of training per variant (compilation included) + evaluation,
-# sized so that both finish in under 9 minutes on an H100-class GPU.
+# folder. Default budget: 150 s of training per variant (counted from the end of its first step)
+# + compilation (~50 s for the first model on an H200, ~7 s for the next) + evaluation (~20-50 s).
 # With the project's device tool: run(command="bash benchmarks/gpu_reproduce.sh session --workers 12",
 # carry=[".pack", ".whl"], timeout_s=590); results come back as $OUT/gpu_reproduce/* (race.json,
 # results.json with the race inside, table.md, log.txt, race.txt, <variant>/log.csv: within the tool's 8 files).
