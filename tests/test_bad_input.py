@@ -68,8 +68,17 @@ def test_hecl_help_does_not_load_tensorflow():
     assert done.stdout.strip().splitlines()[-1] == "LOADED False False", done.stderr[-2000:]
 
 
+def _tensorflow_log_lines(stderr):
+    """stderr's lines without the C++ log prefix (time stamp and thread id differ from run to run)."""
+    import re
+
+    return [re.sub(r"^[IWEF]\d{4} [\d:.]+\s+\d+ ", "", line) for line in stderr.splitlines() if line.strip()]
+
+
 def test_no_tensorflow_start_up_noise():
-    """`import hecl_keras` silences TensorFlow's C++ log: a parallel tf.data map (as training uses) prints nothing."""
+    """`import hecl_keras` silences TensorFlow's C++ log: a parallel tf.data map (as training uses) prints
+    nothing beyond what this TensorFlow build prints at TF_CPP_MIN_LOG_LEVEL=3 anyway (the 2.21.0 wheel of
+    2026-11-30 writes its oneDNN note before absl::InitializeLog whatever the level)."""
     import os
     import subprocess
     import sys
@@ -79,4 +88,8 @@ def test_no_tensorflow_start_up_noise():
             "import os; print(sum(ds.as_numpy_iterator()), os.environ['TF_CPP_MIN_LOG_LEVEL'])")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
-    assert done.stdout.strip() == "10 3" and done.stderr == "", done.stderr[-2000:]
+    floor = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, text=True, timeout=300,
+                           env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    unavoidable = set(_tensorflow_log_lines(floor.stderr))
+    assert done.stdout.strip() == "10 3", done.stderr[-2000:]
+    assert [line for line in _tensorflow_log_lines(done.stderr) if line not in unavoidable] == [], done.stderr[-2000:]
