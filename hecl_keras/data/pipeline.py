@@ -13,7 +13,7 @@ import math
 import keras
 import numpy as np
 
-from hecl_keras.data.augment import AugmentConfig, augment_seeded, build_augmenter
+from hecl_keras.data.augment import AugmentConfig, CompiledSeededAugment, augment_seeded, build_augmenter
 
 
 def _pad_to(array, height, width):
@@ -258,6 +258,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         self.batch_size = batch_size
         self.config = augment_config
         self.augmenter = build_augmenter(augment_config, seed=seed)
+        self._augment = CompiledSeededAugment(self.augmenter)  # compiled under JAX, eager elsewhere
         if len(self.images) * repeats < batch_size:
             raise ValueError(f"{len(self.images)} images x {repeats} repeats cannot fill one batch of {batch_size}.")
         self.planner = CropPlanner(self.masks, repeats, seed, augment_config)
@@ -287,8 +288,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         xs, ys = [], []
         for j in range(index * self.batch_size, (index + 1) * self.batch_size):
             image, mask = _crop_source(self.images[order[j]], self.masks[order[j]], centres[j], self.config)
-            x, y = augment_seeded(self.augmenter, image.astype(np.float32) / 255.0, mask.astype(np.float32),
-                                  seeds[j])
+            x, y = self._augment(image.astype(np.float32) / 255.0, mask.astype(np.float32), seeds[j])
             xs.append(keras.ops.convert_to_numpy(x))
             ys.append(keras.ops.convert_to_numpy(y))
         return np.stack(xs), np.stack(ys)
