@@ -266,9 +266,10 @@ _EAGER_LAYERS = (keras.layers.RandomCrop, RandomJPEGQuality)
 class CompiledSeededAugment:
     """:func:`augment_seeded` for one ``augmenter``, with each run of traceable layers compiled.
 
-    Under JAX, the eager layers dispatch every op separately (~900 per 512x512 crop with the
-    default rotation): on a GPU that held training at 0.35 s per step against 0.08 s for the step
-    itself (docs/RESULTS.md section 19). Here each run of layers between the untraceable ones
+    Under JAX, the eager layers dispatch every op separately (~150 per 512x512 crop with the
+    default rotation), on the default device: on an H200 the eager pipeline held training at
+    0.35 s per step against 0.08 s for the step itself (docs/RESULTS.md section 19; how much of
+    that was dispatch is not yet measured). Here each run of layers between the untraceable ones
     (:data:`_EAGER_LAYERS`) is one ``jax.jit`` program, compiled once per crop shape; a run that
     fails to trace falls back to eager for good. Same draws as :func:`augment_seeded` (outputs equal
     to float rounding). Other backends: :func:`augment_seeded` as is. Thread-safe.
