@@ -2,7 +2,7 @@
 
 ``AugmentedBatches`` (the training pipeline under JAX) augments each crop with
 ``CompiledSeededAugment``: the runs of traceable Keras augmentation layers as ``jax.jit``
-programs, ``RandomCrop`` and the JPEG layer eager. This times its batches against the same
+programs, ``RandomCrop`` eager. This times its batches against the same
 batches through the eager layers (``augment_seeded``), in a subprocess under
 ``KERAS_BACKEND=jax`` (whatever backend this process has), one thread, on synthetic
 photographs of IDRiD's working size. On a GPU machine the eager ops run on the GPU, one

@@ -171,7 +171,7 @@ def test_bad_camera_augment_config(field, value):
 @pytest.mark.portable
 def test_compiled_augmentation_draws_what_the_eager_one_draws():
     """AugmentedBatches' per-crop augmentation: under JAX the runs of traceable layers are compiled
-    (RandomCrop and the JPEG layer stay eager), elsewhere nothing is; the output is augment_seeded's."""
+    (RandomCrop stays eager), elsewhere nothing is; the output is augment_seeded's."""
     import keras
 
     from hecl_keras.data.augment import CompiledSeededAugment, augment_seeded
@@ -182,8 +182,7 @@ def test_compiled_augmentation_draws_what_the_eager_one_draws():
     compiled = CompiledSeededAugment(augmenter)
     names = [augmenter.layers[i].__class__.__name__ for i in compiled.compiled_layers]
     if keras.backend.backend() == "jax":
-        assert "RandomRotation" in names and "RandomGamma" in names
-        assert "RandomCrop" not in names and "RandomJPEGQuality" not in names
+        assert {"RandomRotation", "RandomGamma", "RandomJPEGQuality"} <= set(names) and "RandomCrop" not in names
     else:
         assert names == []
     for seed in ([3, 5], [3, 6]):

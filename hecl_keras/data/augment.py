@@ -258,9 +258,8 @@ def augment_seeded(augmenter, image, mask, seed):
     return _binary_mask(augmenter, data)
 
 
-# Layers that cannot be traced by jax.jit: RandomCrop slices with Python slices of drawn offsets;
-# RandomJPEGQuality runs a JPEG codec on the host.
-_EAGER_LAYERS = (keras.layers.RandomCrop, RandomJPEGQuality)
+# Layers that cannot be traced by jax.jit: RandomCrop slices with Python slices of drawn offsets.
+_EAGER_LAYERS = (keras.layers.RandomCrop,)
 
 
 class CompiledSeededAugment:
