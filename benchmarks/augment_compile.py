@@ -13,11 +13,9 @@ dispatch each (docs/RESULTS.md section 19).
 """
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-from pathlib import Path
+
+from benchmarks.fresh_process import run_in_fresh_process
 
 
 def measure(height, width, crop, batch, batches):
@@ -56,16 +54,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.smoke:
         args.height, args.width, args.crop, args.batch, args.batches = 80, 100, 32, 2, 1
-    code = ("import json; from benchmarks.augment_compile import measure; "
-            f"print('RESULT' + json.dumps(measure({args.height}, {args.width}, {args.crop}, {args.batch}, "
-            f"{args.batches})))")
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=1800,
-                          cwd=Path(__file__).resolve().parents[1])
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
-    if not lines:
-        raise RuntimeError(f"the JAX measurement failed (is JAX installed?): {done.stderr[-2000:]}")
-    r = json.loads(lines[-1][6:])
+    values, output = run_in_fresh_process(
+        "from benchmarks.augment_compile import measure",
+        [f"measure({args.height}, {args.width}, {args.crop}, {args.batch}, {args.batches})"],
+        {"KERAS_BACKEND": "jax"}, timeout=1800)
+    if not values:
+        raise RuntimeError(f"the JAX measurement failed (is JAX installed?): {output[-2000:]}")
+    r = values[-1]
     print(f"\nKERAS_BACKEND=jax, {args.height}x{args.width} photographs, {args.crop}x{args.crop} crops, batch "
           f"{args.batch}, {args.batches} timed batches per path after one warm-up, one thread\n"
           f"compiled layers: {', '.join(r['compiled_layers']) or 'none'}\n")

@@ -15,12 +15,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
-from pathlib import Path
+
+from benchmarks.fresh_process import run_in_fresh_process
 
 
 def seconds_per_step(deterministic, filters, size, batch, steps, overrides=()):
@@ -61,16 +59,14 @@ def measure_in_fresh_process(deterministic, filters, size, batch, steps, overrid
     Returns:
         dict: ``seconds_per_step`` and the process's peak resident memory ``max_rss_mb``.
     """
-    code = ("import json, resource; from benchmarks.determinism_cost import seconds_per_step; "
-            f"s = seconds_per_step({deterministic}, {filters}, {size}, {batch}, {steps}, {list(overrides)!r}); "
-            "print('RESULT' + json.dumps({'seconds_per_step': s, "
-            "'max_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600,
-                          cwd=Path(__file__).resolve().parents[1], env={**os.environ, **(env or {})})
-    lines = [s for s in proc.stdout.splitlines() if s.startswith("RESULT")]
-    if not lines:
-        raise RuntimeError(f"measurement failed:\n{proc.stderr[-3000:]}")
-    return json.loads(lines[-1][6:])
+    # A dict display evaluates in order: the peak memory is read after the measurement.
+    values, output = run_in_fresh_process(
+        "import resource; from benchmarks.determinism_cost import seconds_per_step",
+        [f"{{'seconds_per_step': seconds_per_step({deterministic}, {filters}, {size}, {batch}, {steps}, "
+         f"{list(overrides)!r}), 'max_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}"], env)
+    if not values:
+        raise RuntimeError(f"measurement failed:\n{output[-3000:]}")
+    return values[-1]
 
 
 def step_arguments(description, sides):

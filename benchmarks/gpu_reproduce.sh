@@ -25,7 +25,7 @@ verb="${1:-}"
 shift || true
 pack="${HECL_PACK:-$here/.pack/idrid.npz}"
 
-use_jax_and_wheels() {  # JAX backend; keras from the carried wheels where the machine has none
+start_device_run() {  # JAX backend, keras from the carried wheels where the machine has none; $out made; the GPU named
   export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
   if ! python3 -c "import keras" 2> /dev/null && compgen -G "$here/.whl/*.whl" > /dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/hecl_site \
@@ -33,6 +33,9 @@ use_jax_and_wheels() {  # JAX backend; keras from the carried wheels where the m
     export PYTHONPATH="/tmp/hecl_site:${PYTHONPATH:-}"
   fi
   export PYTHONPATH="$here:${PYTHONPATH:-}"
+  out="${OUT:-$here/runs}/gpu_reproduce"
+  mkdir -p "$out"
+  command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 }
 
 case "$verb" in
@@ -46,10 +49,7 @@ case "$verb" in
     du -sh "$pack" "$here/.whl"
     ;;
   run)
-    use_jax_and_wheels
-    out="${OUT:-$here/runs}/gpu_reproduce"
-    mkdir -p "$out"
-    command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+    start_device_run
     python3 "$here/benchmarks/gpu_reproduce.py" --pack "$pack" --out "$out" \
       --work "${HECL_GPU_WORK:-$(mktemp -d)}" "$@" 2>&1 | tee "$out/log.txt"
     ;;
@@ -57,11 +57,8 @@ case "$verb" in
     # Issue #14 in one command with a deadline inside: the speed race first (stops starting work
     # after HECL_RACE_SECONDS), then both trainings sized to the time left of HECL_SESSION_SECONDS.
     # Every part writes its results as it finishes: race.json, then results.json after each variant.
-    use_jax_and_wheels
+    start_device_run
     total="${HECL_SESSION_SECONDS:-550}"
-    out="${OUT:-$here/runs}/gpu_reproduce"
-    mkdir -p "$out"
-    command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
     # shellcheck disable=SC2086  # HECL_RACE_ARGS is a list of options
     python3 -m benchmarks.train_throughput --race --device "${HECL_RACE_DEVICE:-cuda}" \
       --budget-seconds "${HECL_RACE_SECONDS:-190}" --out "$out/race.json" ${HECL_RACE_ARGS:-} 2>&1 \

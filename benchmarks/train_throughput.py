@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.fresh_process import run_in_fresh_process
+
 
 def data(batch, size):
     from hecl_keras.data import synthetic_crops
@@ -224,14 +226,11 @@ def torch_rate(width, size, batch, steps, hecl=False, precision="float32", devic
 def in_fresh_process(expression, env=None):
     """Evaluates ``expression`` (over keras_rate and torch_rate) in a new Python process.
 
-    Returns ``(value, stderr)``; value is None when the process printed no result.
+    Returns ``(value, output)``; value is None when the process printed no result.
     """
-    code = ("import json; from benchmarks.train_throughput import keras_rate, torch_rate; "
-            f"print('RESULT' + json.dumps({expression}))")
-    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, **(env or {})}, capture_output=True,
-                          text=True, timeout=3600, cwd=Path(__file__).resolve().parents[1])  # benchmarks importable
-    line = [s for s in proc.stdout.splitlines() if s.startswith("RESULT")]
-    return (json.loads(line[-1][6:]) if line else None), proc.stderr
+    values, output = run_in_fresh_process("from benchmarks.train_throughput import keras_rate, torch_rate",
+                                          [expression], env)
+    return (values[-1] if values else None), output
 
 
 def jax_rates(cases, batch, steps):
@@ -247,40 +246,13 @@ def jax_rates(cases, batch, steps):
 
 def isolated_rate(kind, width, size, batch, steps, hecl):
     """One measurement (``kind`` "keras" or "torch") in a fresh Python process (no order effects between cases)."""
-    rate, stderr = in_fresh_process(f"{kind}_rate({width}, {size}, {batch}, {steps}, {hecl!r})")
+    rate, output = in_fresh_process(f"{kind}_rate({width}, {size}, {batch}, {steps}, {hecl!r})")
     if rate is None:
-        raise RuntimeError(f"{kind} measurement failed: {stderr[-2000:]}")
+        raise RuntimeError(f"{kind} measurement failed: {output[-2000:]}")
     return float(rate)
 
 
 RACE_GROUPS = [("keras", "float32"), ("torch", "float32"), ("keras", "bfloat16"), ("torch", "bfloat16")]
-
-
-def stream_fresh_process(statements, env, timeout, on_result):
-    """Runs ``statements`` (expressions over keras_measure/torch_measure) one after another in a new
-    Python process, calling ``on_result(index, value)`` as each finishes; the process is killed after
-    ``timeout`` seconds. Returns (number finished, last lines of its output)."""
-    import threading
-    from collections import deque
-
-    code = "import json\nfrom benchmarks.train_throughput import keras_measure, torch_measure\n" + "".join(
-        f"print('RESULT' + json.dumps({s}), flush=True)\n" for s in statements)
-    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=Path(__file__).resolve().parents[1])
-    timer = threading.Timer(max(timeout, 0.0), proc.kill)
-    timer.start()
-    done, tail = 0, deque(maxlen=40)
-    try:
-        for line in proc.stdout:
-            if line.startswith("RESULT"):
-                on_result(done, json.loads(line[6:]))
-                done += 1
-            else:
-                tail.append(line)
-        proc.wait()
-    finally:
-        timer.cancel()
-    return done, "".join(tail)
 
 
 def device_name(device):
@@ -338,7 +310,9 @@ def race(width, size, batch, steps, device, budget_seconds, out_path, precisions
         # The torch process imports hecl_keras too (synthetic data): JAX there, kept off the GPU's memory.
         env = {"KERAS_BACKEND": "jax"} if kind == "keras" else {"KERAS_BACKEND": "jax",
                                                                    "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
-        done, tail = stream_fresh_process(statements, env, left, on_result)
+        values, tail = run_in_fresh_process("from benchmarks.train_throughput import keras_measure, torch_measure",
+                                            statements, env, left, on_result)
+        done = len(values)
         if done < len(statements):
             result["not_measured"] += labels[done:]
             result["errors"].append({"group": f"{kind}/{precision}", "output_tail": tail[-3000:]})
