@@ -44,7 +44,7 @@ for v in "${variants[@]}"; do
   else
     echo "== training $run ($(date -u +%H:%M:%S))"
     start=$(date +%s)
-    hecl train "$config" --run-dir "$run" --set train.seed="$seed" --set data.split_seed=0 \
+    hecl train "$config" --run-dir "$run" --set train.seed="$seed" --set data.val_count=6 --set data.split_seed=0 \
       --set "eval.after_training=[]" "${args[@]}" "${extra[@]}"
     echo "$(( $(date +%s) - start ))" > "$run/train_wall_seconds.txt"
   fi

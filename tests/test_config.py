@@ -50,7 +50,7 @@ def test_shipped_configs_load_and_are_consistent():
 
 
 def test_cpu_recipe_config_is_the_measured_study_baseline():
-    """configs/idrid_effb0_cpu.yaml quotes cpu_budget.yaml's figures: it must train what that study trained."""
+    """configs/idrid_effb0_cpu.yaml quotes val_split12.yaml's figures: it must train what that study trained."""
     from pathlib import Path
 
     import yaml
@@ -58,12 +58,27 @@ def test_cpu_recipe_config_is_the_measured_study_baseline():
     from hecl_keras.config import config_to_dict
 
     repo = Path(__file__).resolve().parents[1]
-    study = yaml.safe_load((repo / "benchmarks/studies/cpu_budget.yaml").read_text())
+    study = yaml.safe_load((repo / "benchmarks/studies/val_split12.yaml").read_text())
     measured = load_config(repo / study["config"], study["set"] + study["variants"][study["baseline"]])
     shipped = load_config(repo / "configs/idrid_effb0_cpu.yaml")
     measured, shipped = config_to_dict(measured), config_to_dict(shipped)
     measured.pop("name"), shipped.pop("name")
     assert shipped == measured
+
+
+@pytest.mark.parametrize("name", ["cpu_budget", "hecl_paired", "recipe_ablation", "robustness_options"])
+def test_studies_measured_before_the_12_image_split_keep_their_split(name):
+    """The CPU configs moved to the 12-image split in session 12; the studies whose figures
+    docs/RESULTS.md quotes from before must still train on the 6-image split they were measured on."""
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    study = yaml.safe_load((repo / f"benchmarks/studies/{name}.yaml").read_text())
+    for variant, sets in study["variants"].items():
+        config = load_config(repo / study["config"], study["set"] + sets)
+        assert (config.data.val_count, config.data.split_seed) == (6, 0), f"{name}: {variant}"
 
 
 def test_broken_yaml_names_the_file_and_line(tmp_path):
