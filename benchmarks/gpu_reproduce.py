@@ -80,7 +80,7 @@ def evaluate_variant(model, config, pack):
     predict_fn = keras_predict_fn(model)
     e = config.eval
     predictor = Predictor(predict_fn, tuple(config.augment.crop_size), PreprocessConfig(**pack.meta["preprocess"]),
-                          e.overlap, e.tta_flip)
+                          e.overlap, e.tta)
 
     def at_original_resolution(test_image):
         return test_image.transform.invert(predictor.predict_working(test_image.image))

@@ -10,6 +10,9 @@ import json
 import sys
 from pathlib import Path
 
+# hecl_keras.inference.tta.TTA_MODES, spelled out: importing the package (Keras) would slow down --help.
+CLI_TTA_MODES = ("none", "hflip", "flips", "d4")
+
 
 def _cmd_data_inspect(args):
     from hecl_keras.data.errors import DataError
@@ -128,7 +131,8 @@ def _cmd_export(args):
     model = load_model(args.model)
     preprocess = dataclasses.asdict(preprocess_config(config.data)) if config else None
     threshold = resolve_threshold(model, config, args.threshold)
-    path = export_saved_model(model, args.out, args.version, size, threshold, preprocess)
+    inference = {"overlap": config.eval.overlap, "tta": config.eval.tta} if config else {}
+    path = export_saved_model(model, args.out, args.version, size, threshold, preprocess, **inference)
     print(f"mask output at probability threshold {threshold:.4f}", file=sys.stderr)
     print(f"SavedModel written to {path} (serve with --model_base_path={Path(args.out).resolve()})")
     return 0
@@ -140,7 +144,7 @@ def _cmd_predict(args):
     from hecl_keras.progress import Progress
 
     paths, problems = find_inputs(args.inputs)
-    predictor, threshold = load_predictor(args.model, args.config, tta_flip=args.tta)
+    predictor, threshold = load_predictor(args.model, args.config, tta=args.tta)
     if args.threshold is not None:
         threshold = args.threshold
     rows, failures = predict_files(predictor, paths, args.out, threshold, Progress(len(paths), "predicting"),
@@ -241,7 +245,9 @@ def build_parser():
     p.add_argument("--model", required=True, help=".keras model or exported SavedModel folder")
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True)
-    p.add_argument("--tta", action="store_true", default=None, help="flip test-time augmentation")
+    p.add_argument("--tta", nargs="?", const="hflip", default=None, choices=CLI_TTA_MODES,
+                   help="test-time augmentation: none, hflip (the default of a bare --tta), flips (4 views) or d4 "
+                        "(8); default: the run's eval.tta")
     p.add_argument("--threshold", type=float, default=None,
                    help="mask threshold (default: the model's, chosen on validation after training)")
     p.add_argument("--config", default=None, help="run config (default: config.yaml next to a .keras model)")

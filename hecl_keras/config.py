@@ -14,6 +14,7 @@ import yaml
 # Choices of string settings (the modules that act on them import these).
 CROP_SAMPLINGS = ("image", "window")
 NORMALIZATIONS = ("none", "fov_standardize", "clahe", "local_mean")
+TTA_MODES = ("none", "hflip", "flips", "d4")  # hecl_keras.inference.tta's modes (tests check they agree)
 LR_SCHEDULES = ("halving", "cosine")
 SUPERVISED_LOSSES = ("bce", "dice_bce", "focal", "tversky_bce")
 STRATEGIES = ("none", "mirrored", "multi_worker")
@@ -192,10 +193,13 @@ class EvalConfig:
         min_lesion_tolerance: after training, the minimum lesion size is the largest candidate whose
             validation criterion (pooled pixel F1, or Youden's J where the split has lesion-free images)
             is within this of the best (``hecl_keras.inference.image_level.choose_min_lesion_pixels``).
+        tta: test-time augmentation of whole-image prediction: ``none``, ``hflip`` (2 views), ``flips`` (4) or
+            ``d4`` (8; :mod:`hecl_keras.inference.tta`). Used for the validation-chosen threshold after training
+            too. Configs of earlier versions say ``tta_flip: true/false`` (read as ``hflip``/``none``).
     """
 
     overlap: float = 0.25
-    tta_flip: bool = False
+    tta: str = "none"
     threshold: typing.Optional[float] = None
     min_lesion_tolerance: float = 0.01
     after_training: typing.List[str] = dataclasses.field(default_factory=lambda: ["val"])
@@ -339,6 +343,7 @@ def _value_checks(c):
         (d.short_side is None or d.short_side >= 1, f"data.short_side must be >= 1. Received: {d.short_side}"),
         (e.threshold is None or 0 < e.threshold < 1, f"eval.threshold must be in (0, 1). Received: {e.threshold}"),
         (0 <= e.overlap < 1, f"eval.overlap must be in [0, 1). Received: {e.overlap}"),
+        (e.tta in TTA_MODES, f"eval.tta must be one of {TTA_MODES}. Received: {e.tta!r}"),
         (e.min_lesion_tolerance >= 0, f"eval.min_lesion_tolerance must be >= 0. Received: {e.min_lesion_tolerance}"),
     ]
 
@@ -402,6 +407,21 @@ def apply_overrides(values: dict, overrides) -> dict:
     return values
 
 
+def _read_renamed_keys(values: dict) -> dict:
+    """Reads keys of earlier versions' configs (saved in their run folders) as today's keys."""
+    section = values.get("eval")
+    if isinstance(section, dict) and "tta_flip" in section:
+        flip = section.pop("tta_flip")
+        if not isinstance(flip, bool):
+            raise ConfigError(f"eval.tta_flip must be a bool (an earlier name of eval.tta). Received: {flip!r}")
+        if flip and section.get("tta", "none") not in ("none", "hflip"):
+            raise ConfigError(f"eval.tta_flip: true (an earlier name of eval.tta: hflip) contradicts "
+                              f"eval.tta: {section['tta']!r}; keep eval.tta only")
+        if flip:
+            section["tta"] = "hflip"
+    return values
+
+
 def load_config(path=None, overrides=None) -> ExperimentConfig:
     """Loads an :class:`ExperimentConfig` from YAML (None: all defaults) plus overrides."""
     values = {}
@@ -416,7 +436,8 @@ def load_config(path=None, overrides=None) -> ExperimentConfig:
             where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise ConfigError(f"{path}:{where}: not valid YAML ({problem})") from None
-    values = apply_overrides(values, overrides)
+    # Renamed keys are read per source, so an override of today's key wins over a saved run's old one.
+    values = _read_renamed_keys(apply_overrides(_read_renamed_keys(values), overrides))
     config = _build(ExperimentConfig, values, "")
     validate_config(config)
     return config

@@ -10,8 +10,8 @@ Signatures:
   input size (each image is decoded and resized to it).
 
 Next to the SavedModel, ``assets.extra/hecl.json`` records the input size,
-threshold and working-scale preprocessing, which ``hecl predict`` uses for
-full-resolution inference. TF Serving ignores that folder.
+threshold, working-scale preprocessing, tile overlap and test-time augmentation mode, which
+``hecl predict`` uses for full-resolution inference. TF Serving ignores that folder.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def export_saved_model(model, out_dir, version=1, input_size=(512, 512), threshold=0.5, preprocess=None,
-                       min_lesion_pixels=None):
+                       min_lesion_pixels=None, overlap=0.25, tta="none"):
     """Writes ``out_dir/<version>/`` (SavedModel) and returns that path.
 
     Args:
@@ -32,9 +32,14 @@ def export_saved_model(model, out_dir, version=1, input_size=(512, 512), thresho
         threshold: float. Probability threshold of the ``mask`` output.
         preprocess: dict or None. Working-scale settings recorded for ``hecl predict``.
         min_lesion_pixels: float or None. The image-level answer's minimum lesion size (default: the model's).
+        overlap: float. Tile overlap recorded for ``hecl predict``.
+        tta: str. Test-time augmentation mode recorded for ``hecl predict`` (:mod:`hecl_keras.inference.tta`;
+            the signatures themselves predict one view).
     """
     import keras
     import tensorflow as tf
+
+    from hecl_keras.inference.tta import resolve_tta
 
     h, w = (int(s) for s in input_size)
     path = Path(out_dir) / str(int(version))
@@ -72,7 +77,8 @@ def export_saved_model(model, out_dir, version=1, input_size=(512, 512), thresho
     (extra / "hecl.json").write_text(json.dumps(
         {"input_size": [h, w], "threshold": threshold, "preprocess": preprocess or {},
          "min_lesion_pixels": float(min_lesion_pixels if min_lesion_pixels is not None
-                                    else getattr(model, "min_lesion_pixels", None) or 0.0)}, indent=2))
+                                    else getattr(model, "min_lesion_pixels", None) or 0.0),
+         "overlap": float(overlap), "tta": resolve_tta(tta)}, indent=2))
     return path
 
 

@@ -24,6 +24,8 @@ def test_defaults_and_overrides(tmp_path):
     ("augment.lesion_fraction=0.5", "augment.lesion_fraction > 0 needs crop_sampling: window"),
     ("augment.crop_sampling=random", "augment.crop_sampling must be one of"),
     ("eval.threshold=1.5", r"eval.threshold must be in \(0, 1\)"),
+    ("eval.tta=rotate", "eval.tta must be one of"),
+    ("eval.tta_flip=true eval.tta=d4", "eval.tta_flip: true .* contradicts eval.tta: 'd4'"),
     ("train.epochs=[3", "the value is not valid YAML"),
     ("train.epochs=three", "train.epochs: expected an integer"),
     ("data.fov_crop=maybe", "data.fov_crop: expected true or false"),
@@ -79,6 +81,23 @@ def test_studies_measured_before_the_12_image_split_keep_their_split(name):
     for variant, sets in study["variants"].items():
         config = load_config(repo / study["config"], study["set"] + sets)
         assert (config.data.val_count, config.data.split_seed) == (6, 0), f"{name}: {variant}"
+
+
+@pytest.mark.parametrize("old,new", [("true", "hflip"), ("false", "none")])
+def test_run_configs_of_earlier_versions_read_tta_flip_as_tta(tmp_path, old, new):
+    path = tmp_path / "config.yaml"
+    path.write_text(f"name: old_run\neval:\n  overlap: 0.25\n  tta_flip: {old}\n")
+    assert load_config(path).eval.tta == new
+    assert load_config(path, ["eval.tta=flips"]).eval.tta == "flips"  # today's key, given later, wins
+    assert load_config(None, [f"eval.tta_flip={old}"]).eval.tta == new
+
+
+def test_tta_modes_agree_between_config_inference_and_cli():
+    from hecl_keras.cli import CLI_TTA_MODES
+    from hecl_keras.config import TTA_MODES
+    from hecl_keras.inference import TTA_MODES as INFERENCE_MODES
+
+    assert CLI_TTA_MODES == TTA_MODES == INFERENCE_MODES
 
 
 def test_broken_yaml_names_the_file_and_line(tmp_path):

@@ -45,10 +45,25 @@ def test_validation_threshold_is_the_default_everywhere(trained, exported):
     assert load_predictor(exported)[1] == pytest.approx(chosen)
 
 
+def test_exported_model_predicts_with_the_runs_tta_unless_told(exported):
+    from hecl_keras.inference.loading import load_predictor
+
+    meta_path = exported / "3" / "assets.extra" / "hecl.json"
+    meta = json.loads(meta_path.read_text())
+    assert load_predictor(exported)[0].tta == "none"
+    meta_path.write_text(json.dumps({**meta, "tta": "flips"}))
+    try:
+        assert load_predictor(exported)[0].tta == "flips"
+        assert load_predictor(exported, tta="hflip")[0].tta == "hflip"
+    finally:
+        meta_path.write_text(json.dumps(meta))
+
+
 def test_layout_and_cli_listing(exported):
     assert (exported / "3" / "saved_model.pb").is_file()
     meta = json.loads((exported / "3" / "assets.extra" / "hecl.json").read_text())
     assert meta["input_size"] == [32, 32] and meta["preprocess"]["short_side"] == 64
+    assert (meta["overlap"], meta["tta"]) == (0.25, "none")  # the run's eval settings, for hecl predict
     cli = subprocess.run(["saved_model_cli", "show", "--all", "--dir", str(exported / "3")], capture_output=True,
                          text=True)
     assert cli.returncode == 0, cli.stderr[-2000:]

@@ -12,8 +12,39 @@ def red_channel(tiles):
 @pytest.mark.parametrize("shape,overlap", [((100, 130), 0.25), ((64, 64), 0.5), ((40, 50), 0.0), ((129, 200), 0.3)])
 def test_stitching_reproduces_a_pixelwise_model_exactly(shape, overlap):
     image = np.random.default_rng(0).random(shape + (3,)).astype(np.float32)
-    out = predict_tiled(red_channel, image, (64, 64), overlap=overlap, tta_flip=True)
+    out = predict_tiled(red_channel, image, (64, 64), overlap=overlap, tta="d4")
     np.testing.assert_allclose(out, image[..., 0], atol=1e-5)
+
+
+def orientation_sensitive_model(tiles):
+    """A model whose answer depends on where a pixel sits in the tile (a ramp along rows and columns)."""
+    n, h, w = tiles.shape[:3]
+    ramp = np.add.outer(np.arange(h) / h, 2 * np.arange(w) / w) / 3.0
+    return (0.5 * tiles[..., :1] + 0.5 * ramp[None, :, :, None]).astype(np.float32)
+
+
+@pytest.mark.parametrize("tta,views", [("none", 1), ("hflip", 2), (True, 2), ("flips", 4), ("d4", 8)])
+def test_tta_averages_each_view_mapped_back(tta, views):
+    from hecl_keras.inference import predict_views
+    from hecl_keras.inference.tta import tta_view_count
+
+    tiles = np.random.default_rng(1).random((3, 8, 8, 3)).astype(np.float32)
+    # The mean over the views, written out from the definition: predict each rotated/flipped view, undo it.
+    ramp = np.add.outer(np.arange(8) / 8, 2 * np.arange(8) / 8) / 3.0
+    undone_ramps = [ramp, ramp[:, ::-1], ramp[::-1], ramp[::-1, ::-1]]
+    undone_ramps += [r.T for r in undone_ramps]
+    expected = 0.5 * tiles[..., 0] + 0.5 * np.mean(undone_ramps[:views], axis=0)[None]
+    np.testing.assert_allclose(predict_views(orientation_sensitive_model, tiles, tta), expected, atol=1e-6)
+    assert tta_view_count(tta) == views
+
+
+def test_tta_d4_needs_square_tiles_and_bad_modes_are_named():
+    from hecl_keras.inference import predict_views
+
+    with pytest.raises(ValueError, match="needs square ones"):
+        predict_views(red_channel, np.zeros((1, 8, 6, 3), np.float32), "d4")
+    with pytest.raises(ValueError, match="tta must be one of"):
+        predict_views(red_channel, np.zeros((1, 8, 8, 3), np.float32), "rot90")
 
 
 def test_tile_starts_cover():

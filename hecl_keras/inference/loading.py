@@ -40,11 +40,12 @@ def saved_model_dir(path):
     return versions[-1][1] if versions else None
 
 
-def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
+def load_predictor(model_path, config_path=None, overlap=None, tta=None):
     """A :class:`~hecl_keras.inference.Predictor` for a ``.keras`` file, a preset folder or a SavedModel folder.
 
-    Tile size and working scale come from the run's (or preset's) ``config.yaml``
-    or from ``assets.extra/hecl.json`` (SavedModel written by ``hecl export``).
+    Tile size, working scale, overlap and test-time augmentation come from the run's (or preset's)
+    ``config.yaml`` or from ``assets.extra/hecl.json`` (SavedModel written by ``hecl export``); ``overlap``
+    and ``tta`` override them.
     """
     from hecl_keras.config import load_config
     from hecl_keras.inference.predictor import Predictor, resolve_threshold
@@ -57,7 +58,8 @@ def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
 
         fn = SavedModelPredictFn(sm)
         pre = PreprocessConfig(**fn.meta.get("preprocess", {})) if fn.meta.get("preprocess") else PreprocessConfig()
-        return Predictor(fn, fn.input_size, pre, overlap if overlap is not None else 0.25, bool(tta_flip),
+        return Predictor(fn, fn.input_size, pre, fn.meta.get("overlap", 0.25) if overlap is None else overlap,
+                         fn.meta.get("tta", "none") if tta is None else tta,
                          min_lesion_pixels=fn.meta.get("min_lesion_pixels", 0.0)), fn.meta.get("threshold", 0.5)
     if not model_path.is_file() and not is_preset(model_path):
         raise FileNotFoundError(f"No model at {model_path} (expected a .keras file, a preset folder or a SavedModel "
@@ -66,4 +68,4 @@ def load_predictor(model_path, config_path=None, overlap=None, tta_flip=None):
 
     model = load_model(model_path)  # first: a file that is not a model is the error to report
     config = load_config(run_config_path(model_path, config_path))
-    return Predictor.for_model(model, config, overlap, tta_flip), resolve_threshold(model, config)
+    return Predictor.for_model(model, config, overlap, tta), resolve_threshold(model, config)

@@ -8,6 +8,7 @@ from hecl_keras.data.geometry import plan_crop_resize
 from hecl_keras.data.normalize import normalize_colour
 from hecl_keras.data.preprocess import PreprocessConfig, preprocess_config
 from hecl_keras.inference.sliding_window import predict_tiled
+from hecl_keras.inference.tta import resolve_tta
 
 
 def sigmoid(logits):
@@ -48,33 +49,34 @@ class Predictor:
         tile_size: (th, tw). The model's training input size.
         preprocess: :class:`PreprocessConfig`; must match training (working scale, FOV crop).
         overlap: float. Sliding-window overlap.
-        tta_flip: bool. Flip test-time augmentation.
+        tta: test-time augmentation mode (``none``, ``hflip``, ``flips``, ``d4``;
+            :mod:`hecl_keras.inference.tta`); a bool as the old ``tta_flip``.
         min_lesion_pixels: float. The image-level answer's minimum lesion size, working-scale pixels
             (:mod:`hecl_keras.inference.image_level`); 0 keeps every predicted blob.
     """
 
     def __init__(self, predict_fn, tile_size=(512, 512), preprocess=PreprocessConfig(), overlap=0.25,
-                 tta_flip=False, batch_size=4, min_lesion_pixels=0.0):
+                 tta="none", batch_size=4, min_lesion_pixels=0.0):
         self.predict_fn = predict_fn if not hasattr(predict_fn, "layers") else keras_predict_fn(predict_fn)
         self.tile_size = tuple(tile_size)
         self.preprocess = preprocess
         self.overlap = overlap
-        self.tta_flip = tta_flip
+        self.tta = resolve_tta(tta)
         self.batch_size = batch_size
         self.min_lesion_pixels = float(min_lesion_pixels or 0.0)
 
     @classmethod
-    def from_config(cls, predict_fn, config, overlap=None, tta_flip=None, min_lesion_pixels=0.0):
+    def from_config(cls, predict_fn, config, overlap=None, tta=None, min_lesion_pixels=0.0):
         """The predictor a run's config implies: its crop size as tiles, its working scale, its eval settings."""
         return cls(predict_fn, tuple(config.augment.crop_size), preprocess_config(config.data),
                    config.eval.overlap if overlap is None else overlap,
-                   config.eval.tta_flip if tta_flip is None else tta_flip, min_lesion_pixels=min_lesion_pixels)
+                   config.eval.tta if tta is None else tta, min_lesion_pixels=min_lesion_pixels)
 
     @classmethod
-    def for_model(cls, model, config, overlap=None, tta_flip=None):
+    def for_model(cls, model, config, overlap=None, tta=None):
         """:meth:`from_config` for a Keras model, with the model's own minimum lesion size (chosen on validation
         after training; 0 when it has none), as ``hecl evaluate`` and ``hecl predict`` use it."""
-        return cls.from_config(keras_predict_fn(model), config, overlap, tta_flip,
+        return cls.from_config(keras_predict_fn(model), config, overlap, tta,
                                getattr(model, "min_lesion_pixels", None) or 0.0)
 
     def plan(self, image):
@@ -99,7 +101,7 @@ class Predictor:
         return t.invert(self.predict_working(work)), t.scale
 
     def predict_working(self, working_image):
-        return predict_tiled(self.predict_fn, working_image, self.tile_size, self.overlap, self.tta_flip,
+        return predict_tiled(self.predict_fn, working_image, self.tile_size, self.overlap, self.tta,
                              self.batch_size)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:

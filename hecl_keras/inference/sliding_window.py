@@ -1,10 +1,12 @@
-"""Whole-image prediction: sliding window with Gaussian-weighted tile centres, optional flip TTA."""
+"""Whole-image prediction: sliding window with Gaussian-weighted tile centres, optional test-time augmentation."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+from hecl_keras.inference.tta import predict_views, resolve_tta
 
 
 def _bell(n, sigma_scale):
@@ -41,7 +43,7 @@ def tile_starts(length, tile, overlap):
     return sorted({int(round(s)) for s in np.linspace(0, length - tile, count)})
 
 
-def predict_tiled(predict_fn, image, tile_size=(512, 512), overlap=0.25, tta_flip=False, batch_size=4):
+def predict_tiled(predict_fn, image, tile_size=(512, 512), overlap=0.25, tta="none", batch_size=4):
     """Predicts a probability map of any-size image with a fixed-size model.
 
     Args:
@@ -49,7 +51,8 @@ def predict_tiled(predict_fn, image, tile_size=(512, 512), overlap=0.25, tta_fli
         image: (H, W, 3) uint8 or float in [0, 1].
         tile_size: (th, tw). The model's input size.
         overlap: float in [0, 1). Fraction of a tile shared with its neighbour.
-        tta_flip: bool. Average with the prediction of the horizontally flipped image.
+        tta: test-time augmentation, a mode of :data:`hecl_keras.inference.tta.TTA_MODES` (``none``, ``hflip``,
+            ``flips``, ``d4``); a bool as the old ``tta_flip`` (True: ``hflip``).
         batch_size: int. Tiles per call of ``predict_fn``.
 
     Returns:
@@ -57,6 +60,7 @@ def predict_tiled(predict_fn, image, tile_size=(512, 512), overlap=0.25, tta_fli
     """
     if not 0.0 <= overlap < 1.0:
         raise ValueError(f"overlap must be in [0, 1). Received: overlap={overlap}")
+    tta = resolve_tta(tta)
     x = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
     h, w = x.shape[:2]
     th, tw = tile_size
@@ -70,10 +74,7 @@ def predict_tiled(predict_fn, image, tile_size=(512, 512), overlap=0.25, tta_fli
     for i in range(0, len(boxes), batch_size):
         chunk = boxes[i:i + batch_size]
         tiles = np.stack([x[y0:y0 + th, x0:x0 + tw] for y0, x0 in chunk])
-        probs = np.asarray(predict_fn(tiles))[..., 0]
-        if tta_flip:
-            flipped = np.asarray(predict_fn(tiles[:, :, ::-1]))[..., 0][:, :, ::-1]
-            probs = 0.5 * (probs + flipped)
+        probs = predict_views(predict_fn, tiles, tta)
         for (y0, x0), p in zip(chunk, probs):
             acc[y0:y0 + th, x0:x0 + tw] += p * weights
             norm[y0:y0 + th, x0:x0 + tw] += weights

@@ -1,0 +1,126 @@
+"""Test-time augmentation (``eval.tta``): what each mode buys, chosen on validation (issue #12).
+
+For each run (its ``checkpoints/best.keras``) and each mode, the validation images are predicted at
+full resolution with that mode, the decision threshold is chosen on them (pooled F1, as ``hecl train``
+does after training), and the test images are scored once per mode at that threshold. The mode to use
+is the one validation prefers; the test columns only report what it then gives. Seconds per image
+include the model calls of every view (the cost grows with the views: 1, 2, 4, 8).
+
+    python -m benchmarks.tta runs/ablation/effb0_val12_s0 runs/ablation/effb0_val12_s1 --modes none hflip flips d4
+    python -m benchmarks.tta --smoke          # an untrained tiny model on synthetic images (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def score_modes(model, config, val_items, test_items, modes):
+    """Rows ``{mode, views, seconds_per_image, val_pr_auc, val_f1, threshold, test_pr_auc, test_f1}``.
+
+    Args:
+        model: a trained Keras segmenter.
+        config: its run's ExperimentConfig (tile size, working scale, overlap).
+        val_items, test_items: lists of ``(id, image (H,W,3) uint8, mask (H,W))`` at original resolution.
+        modes: names of :data:`hecl_keras.inference.TTA_MODES`.
+    """
+    from hecl_keras.inference.predictor import Predictor, keras_predict_fn
+    from hecl_keras.inference.tta import tta_view_count
+    from hecl_keras.metrics.pixel_curves import PooledCurves
+
+    rows = []
+    for mode in modes:
+        predictor = Predictor.from_config(keras_predict_fn(model), config, tta=mode)
+        curves, seconds = {}, 0.0
+        for name, items in (("val", val_items), ("test", test_items)):
+            curves[name] = PooledCurves()
+            for _, image, mask in items:
+                start = time.perf_counter()
+                prob = predictor(image)
+                seconds += time.perf_counter() - start
+                curves[name].update(prob, mask)
+        threshold, val_f1 = curves["val"].best_f1_threshold()
+        rows.append({"mode": mode, "views": tta_view_count(mode),
+                     "seconds_per_image": seconds / (len(val_items) + len(test_items)),
+                     "val_pr_auc": curves["val"].pr_auc(), "val_f1": val_f1, "threshold": threshold,
+                     "test_pr_auc": curves["test"].pr_auc(), "test_f1": curves["test"].scores(threshold)["f1"]})
+    return rows
+
+
+def table(name, rows):
+    """Markdown table of :func:`score_modes` rows; differences against the first mode (normally ``none``)."""
+    base = rows[0]
+    lines = [f"\n{name}\n", "| mode | views | s / image | val PR-AUC | val F1 | threshold | test PR-AUC | test F1 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        def delta(key):
+            return "" if r is base else f" ({r[key] - base[key]:+.4f})"
+        lines.append(f"| {r['mode']} | {r['views']} | {r['seconds_per_image']:.2f} | {r['val_pr_auc']:.4f}"
+                     f"{delta('val_pr_auc')} | {r['val_f1']:.4f}{delta('val_f1')} | {r['threshold']:.3f} | "
+                     f"{r['test_pr_auc']:.4f}{delta('test_pr_auc')} | {r['test_f1']:.4f}{delta('test_f1')} |")
+    return "\n".join(lines)
+
+
+def summary(results):
+    """Mean paired difference against the first mode over runs, per mode and column (Markdown)."""
+    modes = [r["mode"] for r in next(iter(results.values()))]
+    lines = ["\nmean over runs of the difference against " + modes[0] + "\n",
+             "| mode | val PR-AUC | val F1 | test PR-AUC | test F1 |", "|---|---|---|---|---|"]
+    for i, mode in enumerate(modes[1:], 1):
+        cells = []
+        for key in ("val_pr_auc", "val_f1", "test_pr_auc", "test_f1"):
+            diffs = np.array([rows[i][key] - rows[0][key] for rows in results.values()])
+            cells.append(f"{diffs.mean():+.4f} ({(diffs > 0).sum()}/{len(diffs)} up)")
+        lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _run_inputs(run):
+    from hecl_keras.config import load_config
+    from hecl_keras.data.experiment import load_experiment_data
+    from hecl_keras.saving import load_model
+
+    config = load_config(Path(run) / "config.yaml")
+    data = load_experiment_data(config.data)
+    return (load_model(Path(run) / "checkpoints" / "best.keras"), config, list(data.originals("val")),
+            list(data.originals("test")))
+
+
+def _smoke_inputs():
+    from hecl_keras.config import load_config
+    from hecl_keras.data import synthetic_fundus
+    from hecl_keras.models.build import build_model
+
+    config = load_config(None, ["data.short_side=64", "augment.crop_size=[32, 32]", "model.base_filters=4",
+                                "model.options={depth: 3}"])
+    items = [(f"s{i}", *synthetic_fundus(72, 88, seed=i)) for i in range(4)]
+    return build_model(config), config, items[:2], items[2:]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="*", help="run folders (config.yaml, checkpoints/best.keras)")
+    parser.add_argument("--modes", nargs="+", default=["none", "hflip", "flips", "d4"])
+    parser.add_argument("--out", default=None, help="write the rows as JSON here")
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.smoke and not args.runs:
+        parser.error("give run folders (or --smoke)")
+    results = {}
+    for run in (["smoke"] if args.smoke else args.runs):
+        inputs = _smoke_inputs() if args.smoke else _run_inputs(run)
+        results[run] = score_modes(*inputs, args.modes)
+        print(table(run, results[run]), flush=True)
+        if args.out:
+            Path(args.out).write_text(json.dumps(results, indent=2))
+    if len(results) > 1 and len(args.modes) > 1:
+        print(summary(results))
+
+
+if __name__ == "__main__":
+    main()
