@@ -32,18 +32,22 @@ def score_modes(model, config, val_items, test_items, modes):
     from hecl_keras.inference.predictor import Predictor, keras_predict_fn
     from hecl_keras.inference.tta import tta_view_count
     from hecl_keras.metrics.pixel_curves import PooledCurves
+    from hecl_keras.progress import Progress
 
     rows = []
     for mode in modes:
         predictor = Predictor.from_config(keras_predict_fn(model), config, tta=mode)
-        curves, seconds = {}, 0.0
+        curves, seconds, done = {}, 0.0, 0
+        bar = Progress(len(val_items) + len(test_items), f"tta {mode}: predicting val + test")
         for name, items in (("val", val_items), ("test", test_items)):
             curves[name] = PooledCurves()
-            for _, image, mask in items:
+            for sample_id, image, mask in items:
                 start = time.perf_counter()
                 prob = predictor(image)
                 seconds += time.perf_counter() - start
                 curves[name].update(prob, mask)
+                done += 1
+                bar(done, item=str(sample_id))
         threshold, val_f1 = curves["val"].best_f1_threshold()
         rows.append({"mode": mode, "views": tta_view_count(mode),
                      "seconds_per_image": seconds / (len(val_items) + len(test_items)),
