@@ -11,6 +11,7 @@ nothing is chosen on it.
 
     python -m benchmarks.domain_shift --model runs/idrid_unetpp_cpu/preset
     python -m benchmarks.domain_shift --model A/preset --model B/preset --images 9 --shifts "colour cast" jpeg
+    python -m benchmarks.domain_shift --model RUN/checkpoints/best.keras --tta none d4   # both, same images
     python -m benchmarks.domain_shift --smoke          # tiny, synthetic, untrained (CI)
 """
 
@@ -133,6 +134,25 @@ def _smoke_setup():
     return [("untrained (smoke)", predictor, 0.5)], items, lesion_free_photographs(2, 96, 128)
 
 
+def _chosen_with_tta(model_path, tta):
+    """A run's predictor with test-time augmentation ``tta``, at the threshold and minimum lesion size chosen
+    with that mode on the run's validation split, as ``hecl train`` would have chosen them."""
+    from hecl_keras.config import load_config
+    from hecl_keras.data.experiment import load_experiment_data
+    from hecl_keras.inference.loading import load_predictor, run_config_path
+    from hecl_keras.saving import load_model
+    from hecl_keras.training.trainer import choose_threshold
+
+    predictor, _ = load_predictor(model_path, tta=tta)
+    config = load_config(run_config_path(model_path), [f"eval.tta={tta}"])
+    choice = choose_threshold(load_model(model_path), config,
+                              list(load_experiment_data(config.data, show_progress=False).originals("val")))
+    predictor.min_lesion_pixels = choice["min_lesion_pixels"]
+    print(f"{model_path}, tta {tta}: threshold {choice['threshold']:.3f} and minimum lesion "
+          f"{choice['min_lesion_pixels']} px chosen on {choice['images']} validation images", flush=True)
+    return predictor, choice["threshold"]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", default=[], help=".keras, preset or SavedModel (repeatable)")
@@ -141,6 +161,9 @@ def main(argv=None):
     parser.add_argument("--images", type=int, default=None, help="use only the first N images of the split")
     parser.add_argument("--negatives", type=int, default=6, help="lesion-free synthetic photographs")
     parser.add_argument("--shifts", nargs="+", default=list(SHIFTS), choices=list(SHIFTS))
+    parser.add_argument("--tta", nargs="+", default=[None], metavar="MODE",
+                        help="test-time augmentation modes to bench each model with, each at the threshold and minimum "
+                             "lesion size chosen with it on the run's validation split (default: the run's eval.tta)")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     shifts = ["in-domain"] + [s for s in args.shifts if s != "in-domain"]
@@ -156,8 +179,9 @@ def main(argv=None):
 
         models = []
         for path in args.model:
-            predictor, threshold = load_predictor(path)
-            models.append((path, predictor, threshold))
+            for tta in args.tta:
+                predictor, threshold = load_predictor(path, tta=tta) if tta is None else _chosen_with_tta(path, tta)
+                models.append((path if tta is None else f"{path}, tta {tta}", predictor, threshold))
         config = load_config(run_config_path(args.model[0]), [f"data.source={args.data}"] if args.data else [])
         items = list(evaluation_items(config.data, args.split)[0])[: args.images]
         negatives = lesion_free_photographs(args.negatives, 1424, 2144)  # IDRiD's aspect at half its size
