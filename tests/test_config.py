@@ -70,6 +70,18 @@ def test_cpu_recipe_config_is_the_measured_study_baseline():
     assert shipped == measured
 
 
+def test_the_12_image_study_keeps_the_recipe_it_measured():
+    """val_split12's runs were trained for 30 epochs and thresholded without TTA; the config moved on."""
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    study = yaml.safe_load((repo / "benchmarks/studies/val_split12.yaml").read_text())
+    base = load_config(repo / study["config"], study["set"] + study["variants"][study["baseline"]])
+    assert (base.train.epochs, base.train.halve_every, base.eval.tta) == (30, 20, "none")
+
+
 @pytest.mark.parametrize("name", ["cpu_budget", "hecl_paired", "recipe_ablation", "robustness_options"])
 def test_studies_measured_before_the_12_image_split_keep_their_split(name):
     """The CPU configs moved to the 12-image split in session 12; the studies whose figures
