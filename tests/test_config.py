@@ -119,3 +119,12 @@ def test_broken_yaml_names_the_file_and_line(tmp_path):
     path.write_text("name: x\ntrain:\n  epochs: 3\n   batch_size: 2\n")
     with pytest.raises(ConfigError, match=r"broken.yaml: line 4, column \d+: not valid YAML"):
         load_config(path)
+
+
+@pytest.mark.parametrize("argv,tta", [([], None), (["--tta"], "hflip"), (["--tta", "d4"], "d4")])
+def test_predict_tta_option(argv, tta):
+    """A bare --tta keeps its old meaning (one horizontal flip); --tta MODE names the mode."""
+    from hecl_keras.cli import build_parser
+
+    args = build_parser().parse_args(["predict", "--model", "m.keras", "photos/", *argv, "--out", "o"])
+    assert args.tta == tta and args.inputs == ["photos/"]
