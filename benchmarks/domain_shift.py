@@ -139,14 +139,16 @@ def _chosen_with_tta(model_path, tta):
     with that mode on the run's validation split, as ``hecl train`` would have chosen them."""
     from hecl_keras.config import load_config
     from hecl_keras.data.experiment import load_experiment_data
-    from hecl_keras.inference.loading import load_predictor, run_config_path
+    from hecl_keras.inference.loading import run_config_path
+    from hecl_keras.inference.predictor import Predictor
     from hecl_keras.saving import load_model
     from hecl_keras.training.trainer import choose_threshold
 
-    predictor, _ = load_predictor(model_path, tta=tta)
+    model = load_model(model_path)  # once: the validation pass and the bench share it
     config = load_config(run_config_path(model_path), [f"eval.tta={tta}"])
-    choice = choose_threshold(load_model(model_path), config,
+    choice = choose_threshold(model, config,
                               list(load_experiment_data(config.data, show_progress=False).originals("val")))
+    predictor = Predictor.for_model(model, config)
     predictor.min_lesion_pixels = choice["min_lesion_pixels"]
     print(f"{model_path}, tta {tta}: threshold {choice['threshold']:.3f} and minimum lesion "
           f"{choice['min_lesion_pixels']} px chosen on {choice['images']} validation images", flush=True)
