@@ -70,6 +70,24 @@ def test_cpu_recipe_config_is_the_measured_study_baseline():
     assert shipped == measured
 
 
+def test_the_seeds_study_trains_what_val_split12_trained_for_60_epochs():
+    """effb0_e60_seeds shares its run folders with val_split12's effb0_val12_e60: the same resolved config."""
+    from pathlib import Path
+
+    import yaml
+
+    from hecl_keras.config import config_to_dict
+
+    repo = Path(__file__).resolve().parents[1]
+    split12 = yaml.safe_load((repo / "benchmarks/studies/val_split12.yaml").read_text())
+    seeds = yaml.safe_load((repo / "benchmarks/studies/effb0_e60_seeds.yaml").read_text())
+    (variant, sets), = seeds["variants"].items()
+    assert variant == "effb0_val12_e60"
+    a = load_config(repo / split12["config"], split12["set"] + split12["variants"][variant])
+    b = load_config(repo / seeds["config"], seeds["set"] + sets)
+    assert config_to_dict(a) == config_to_dict(b)
+
+
 def test_the_12_image_study_keeps_the_recipe_it_measured():
     """val_split12's runs were trained for 30 epochs and thresholded without TTA; the config moved on."""
     from pathlib import Path
