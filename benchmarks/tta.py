@@ -4,7 +4,8 @@ For each run (its ``checkpoints/best.keras``) and each mode, the validation imag
 full resolution with that mode, the decision threshold is chosen on them (pooled F1, as ``hecl train``
 does after training), and the test images are scored once per mode at that threshold. The mode to use
 is the one validation prefers; the test columns only report what it then gives. Seconds per image
-include the model calls of every view (the cost grows with the views: 1, 2, 4, 8).
+include the model calls of every view (the cost grows with the views: 1, 2, 4, 8); on validation they also
+include the minimum lesion size's choice, as after training.
 
     python -m benchmarks.tta runs/ablation/effb0_val12_s0 runs/ablation/effb0_val12_s1 --modes none hflip flips d4
     python -m benchmarks.tta --smoke          # an untrained tiny model on synthetic images (CI)
@@ -23,36 +24,42 @@ import numpy as np
 def score_modes(model, config, val_items, test_items, modes):
     """Rows ``{mode, views, seconds_per_image, val_pr_auc, val_f1, threshold, test_pr_auc, test_f1}``.
 
+    The validation pass is :func:`hecl_keras.training.trainer.choose_threshold` with ``eval.tta`` set
+    to the mode (what ``hecl train`` runs after training); the test images are then scored once.
+
     Args:
         model: a trained Keras segmenter.
         config: its run's ExperimentConfig (tile size, working scale, overlap).
         val_items, test_items: lists of ``(id, image (H,W,3) uint8, mask (H,W))`` at original resolution.
         modes: names of :data:`hecl_keras.inference.TTA_MODES`.
     """
+    import dataclasses
+
     from hecl_keras.inference.predictor import Predictor, keras_predict_fn
     from hecl_keras.inference.tta import tta_view_count
     from hecl_keras.metrics.pixel_curves import PooledCurves
     from hecl_keras.progress import Progress
+    from hecl_keras.training.trainer import choose_threshold
 
     rows = []
     for mode in modes:
-        predictor = Predictor.from_config(keras_predict_fn(model), config, tta=mode)
-        curves, seconds, done = {}, 0.0, 0
-        bar = Progress(len(val_items) + len(test_items), f"tta {mode}: predicting val + test")
-        for name, items in (("val", val_items), ("test", test_items)):
-            curves[name] = PooledCurves()
-            for sample_id, image, mask in items:
-                start = time.perf_counter()
-                prob = predictor(image)
-                seconds += time.perf_counter() - start
-                curves[name].update(prob, mask)
-                done += 1
-                bar(done, item=str(sample_id))
-        threshold, val_f1 = curves["val"].best_f1_threshold()
+        mode_config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, tta=mode))
+        start = time.perf_counter()
+        choice = choose_threshold(model, mode_config, val_items)
+        seconds = time.perf_counter() - start
+        predictor = Predictor.from_config(keras_predict_fn(model), mode_config)
+        curves = PooledCurves()
+        bar = Progress(len(test_items), f"tta {mode}: predicting test")
+        for done, (sample_id, image, mask) in enumerate(test_items, 1):
+            start = time.perf_counter()
+            prob = predictor(image)
+            seconds += time.perf_counter() - start
+            curves.update(prob, mask)
+            bar(done, item=str(sample_id))
         rows.append({"mode": mode, "views": tta_view_count(mode),
                      "seconds_per_image": seconds / (len(val_items) + len(test_items)),
-                     "val_pr_auc": curves["val"].pr_auc(), "val_f1": val_f1, "threshold": threshold,
-                     "test_pr_auc": curves["test"].pr_auc(), "test_f1": curves["test"].scores(threshold)["f1"]})
+                     "val_pr_auc": choice["val_pr_auc"], "val_f1": choice["val_f1"], "threshold": choice["threshold"],
+                     "test_pr_auc": curves.pr_auc(), "test_f1": curves.scores(choice["threshold"])["f1"]})
     return rows
 
 

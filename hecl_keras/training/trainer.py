@@ -182,26 +182,32 @@ def enable_determinism(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def choose_threshold(model, config, items, predictions=None) -> dict:
+def choose_threshold(model, config, items, predictions=None, total=None) -> dict:
     """The decision settings chosen on ``items`` (the validation split): the probability threshold that
     maximises pooled full-resolution F1, then the image-level minimum lesion size
     (:func:`~hecl_keras.inference.image_level.choose_min_lesion_pixels`) at that threshold.
 
     ``predictions``, a dict, receives ``{id: (probabilities (H,W), working/original scale)}`` so the
-    validation report need not predict the images again.
+    validation report need not predict the images again. ``total``: the number of items, for the progress
+    line on stderr (default ``len(items)`` where it has one).
 
     Returns:
-        ``{"threshold", "val_f1", "images", "min_lesion_pixels", "min_lesion_choice"}``.
+        ``{"threshold", "val_f1", "val_pr_auc", "images", "min_lesion_pixels", "min_lesion_choice"}``
+        (``val_pr_auc``: pooled over ``items``, threshold-free).
     """
     from hecl_keras.inference.image_level import choose_min_lesion_pixels
     from hecl_keras.inference.predictor import Predictor, keras_predict_fn
     from hecl_keras.metrics.pixel_curves import PooledCurves
+    from hecl_keras.progress import Progress
 
     predictor = Predictor.from_config(keras_predict_fn(model), config)
     curves = PooledCurves()
     kept = []
+    bar = Progress(total or (len(items) if hasattr(items, "__len__") else 0),
+                   f"choosing the decision threshold on validation (tta {config.eval.tta})")
     for sample_id, image, mask in items:
         prob, scale = predictor.predict_with_scale(image)
+        bar(len(kept) + 1, item=str(sample_id))
         curves.update(prob, mask)
         kept.append((prob, mask.astype(bool), scale))
         if predictions is not None:
@@ -209,8 +215,8 @@ def choose_threshold(model, config, items, predictions=None) -> dict:
     threshold, f1 = curves.best_f1_threshold()
     size = choose_min_lesion_pixels([(p, m, threshold, s) for p, m, s in kept],
                                     tolerance=config.eval.min_lesion_tolerance)
-    return {"threshold": threshold, "val_f1": f1, "images": len(kept), "min_lesion_pixels": size["min_lesion_pixels"],
-            "min_lesion_choice": size}
+    return {"threshold": threshold, "val_f1": f1, "val_pr_auc": curves.pr_auc(), "images": len(kept),
+            "min_lesion_pixels": size["min_lesion_pixels"], "min_lesion_choice": size}
 
 
 def train(config, run_dir=None, verbose=None, force=False) -> dict:
@@ -318,7 +324,8 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
     best = load_model(best_path) if best_path.exists() else model
     val_predictions = {}  # the threshold choice's predictions serve the validation report too
     if data.split.get("val"):
-        result["threshold"] = choose_threshold(best, config, data.originals("val"), val_predictions)
+        result["threshold"] = choose_threshold(best, config, data.originals("val"), val_predictions,
+                                               total=len(data.split["val"]))
         best.decision_threshold = result["threshold"]["threshold"]
         best.min_lesion_pixels = result["threshold"]["min_lesion_pixels"]
         if best_path.exists():
