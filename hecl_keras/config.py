@@ -148,6 +148,11 @@ class TrainConfig:
             before each validation and at the end of training (``hecl_keras.training.precise_batch_norm``);
             with few steps the moving averages lag the weights and the model fails at inference.
         precise_bn_tiles: how many tiles of the training images (``augment.crop_size``), chosen once by ``seed``.
+        swa_epochs: stochastic weight averaging (0: off): the run's model (``checkpoints/best.keras``) is the
+            equal-weight average of the trainable weights at the end of the last ``swa_epochs`` epochs, with
+            re-estimated BatchNorm statistics (over ``precise_bn_tiles`` tiles), instead of the epoch
+            ``monitor`` chose (kept as ``checkpoints/best_epoch.keras``);
+            :mod:`hecl_keras.training.weight_averaging`.
         loss: ``"bce"`` (authors' L_sup), ``"dice_bce"``, ``"focal"`` or ``"tversky_bce"``.
         mixed_precision: None, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
         monitor: validation metric that picks the best checkpoint.
@@ -173,6 +178,7 @@ class TrainConfig:
     ema_momentum: float = 0.99
     precise_bn: bool = False
     precise_bn_tiles: int = 48
+    swa_epochs: int = 0
     loss: str = "bce"
     mixed_precision: typing.Optional[str] = None
     monitor: str = "val_pr_auc"
@@ -325,6 +331,11 @@ def _value_checks(c):
                                           f"Received: {t.warmup_epochs} with {t.epochs} epochs"),
         (0 < t.ema_momentum < 1, f"train.ema_momentum must be in (0, 1). Received: {t.ema_momentum}"),
         (t.precise_bn_tiles >= 1, f"train.precise_bn_tiles must be >= 1. Received: {t.precise_bn_tiles}"),
+        (0 <= t.swa_epochs <= t.epochs, f"train.swa_epochs must be in [0, train.epochs]. Received: {t.swa_epochs} "
+                                        f"with {t.epochs} epochs"),
+        (not (t.swa_epochs and t.ema), "train.swa_epochs and train.ema are two weight averages: choose one"),
+        (not (t.swa_epochs and t.strategy != "none"),
+         "train.swa_epochs is not supported with a distribution strategy (train.strategy) yet"),
         (not (t.precise_bn and t.strategy != "none"),
          "train.precise_bn is not supported with a distribution strategy (train.strategy) yet"),
         (t.lr_schedule in LR_SCHEDULES,

@@ -299,12 +299,17 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
         *recipe_callbacks(config, data.train),
         EpochTimer(run_dir / "epoch_seconds.json"),
         keras.callbacks.CSVLogger(str(log_path), append=True),
-        BestCheckpoint(str(run_dir / "checkpoints" / "best.keras"), monitor=monitor, mode=mode,
-                       best=best_logged(read_log(log_path), monitor, mode)),
+        # With weight averaging the run's model is the average; the epoch the monitor chose is kept beside it.
+        BestCheckpoint(str(run_dir / "checkpoints" / ("best_epoch.keras" if t.swa_epochs else "best.keras")),
+                       monitor=monitor, mode=mode, best=best_logged(read_log(log_path), monitor, mode)),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
     ]
     if validation is not None and t.image_log_every:
         callbacks.append(PredictionImages(run_dir / "tensorboard", *validation, every=t.image_log_every))
+    if t.swa_epochs:
+        from hecl_keras.training.weight_averaging import WeightAveraging
+
+        callbacks.append(WeightAveraging(run_dir / "swa", t.epochs - t.swa_epochs))
     callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False))
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
@@ -321,6 +326,9 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
               "resumed_from_epoch": done, "epochs": t.epochs}
 
     best_path = run_dir / "checkpoints" / "best.keras"
+    if t.swa_epochs:
+        result["swa"] = _finish_weight_averaging(model, config, data, validation, run_dir)
+        model.save(best_path)
     best = load_model(best_path) if best_path.exists() else model
     val_predictions = {}  # the threshold choice's predictions serve the validation report too
     if data.split.get("val"):
@@ -349,6 +357,27 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
     result["complete"] = True
     (run_dir / "result.json").write_text(json.dumps(result, indent=2, default=float))
     return {**result, "history": history, "status": "resumed" if done else "trained"}
+
+
+def _finish_weight_averaging(model, config, data, validation, run_dir):
+    """Loads the weight average of the last ``train.swa_epochs`` epochs into ``model``, re-estimates its
+    BatchNorm statistics on training tiles and validates it; returns what ``result.json`` keeps of it."""
+    from hecl_keras.training.precise_batch_norm import reestimate_batch_norm, training_tiles
+    from hecl_keras.training.weight_averaging import load_average
+
+    t = config.train
+    loaded = load_average(model, run_dir / "swa", t.epochs - 1)
+    tiles = training_tiles(data.train, config.augment.crop_size, t.precise_bn_tiles, t.seed)
+    reestimate_batch_norm(model, tiles, t.batch_size)
+    out = {"first_epoch": t.epochs - t.swa_epochs + 1, "last_epoch": t.epochs, "epochs_averaged": loaded["epochs"],
+           "variables": loaded["variables"]}
+    if validation is not None:
+        out["val"] = model.evaluate(*validation, batch_size=t.batch_size, verbose=0, return_dict=True)
+    scores = ", ".join(f"{k} {float(v):.4f}" for k, v in out.get("val", {}).items() if k in ("pr_auc", "f1"))
+    print(f"weight average of epochs {out['first_epoch']}-{out['last_epoch']} ({loaded['variables']} variables, "
+          f"BatchNorm re-estimated){': validation ' + scores if scores else ''}; it is the run's model "
+          f"({run_dir / 'checkpoints' / 'best.keras'}; the monitor's epoch: best_epoch.keras)", file=sys.stderr)
+    return out
 
 
 def _history(rows):
