@@ -8,6 +8,7 @@ include the model calls of every view (the cost grows with the views: 1, 2, 4, 8
 include the minimum lesion size's choice, as after training.
 
     python -m benchmarks.tta runs/ablation/effb0_val12_s0 runs/ablation/effb0_val12_s1 --modes none hflip flips d4
+    python -m benchmarks.tta runs/ablation/effb0_val12_e60_swa_s0 --modes none d4 --checkpoint best_epoch.keras
     python -m benchmarks.tta --smoke          # an untrained tiny model on synthetic images (CI)
 """
 
@@ -92,14 +93,14 @@ def summary(results):
     return "\n".join(lines)
 
 
-def _run_inputs(run):
+def _run_inputs(run, checkpoint="best.keras"):
     from hecl_keras.config import load_config
     from hecl_keras.data.experiment import load_experiment_data
     from hecl_keras.saving import load_model
 
     config = load_config(Path(run) / "config.yaml")
     data = load_experiment_data(config.data)
-    return (load_model(Path(run) / "checkpoints" / "best.keras"), config, list(data.originals("val")),
+    return (load_model(Path(run) / "checkpoints" / checkpoint), config, list(data.originals("val")),
             list(data.originals("test")))
 
 
@@ -121,6 +122,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="*", help="run folders (config.yaml, checkpoints/best.keras)")
     parser.add_argument("--modes", nargs="+", default=["none", "hflip", "flips", "d4"])
+    parser.add_argument("--checkpoint", default="best.keras",
+                        help="which of each run's checkpoints/ (e.g. best_epoch.keras: the epoch the monitor chose "
+                             "in a run with train.swa_epochs)")
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
@@ -128,7 +132,7 @@ def main(argv=None):
         parser.error("give run folders (or --smoke)")
     results = {}
     for run in (["smoke"] if args.smoke else args.runs):
-        inputs = _smoke_inputs() if args.smoke else _run_inputs(run)
+        inputs = _smoke_inputs() if args.smoke else _run_inputs(run, args.checkpoint)
         results[run] = score_modes(*inputs, args.modes)
         print(table(run, results[run]), flush=True)
         if args.out:
