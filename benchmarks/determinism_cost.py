@@ -1,4 +1,5 @@
-"""What ``train.deterministic`` costs per training step (TensorFlow op determinism on vs off).
+"""What ``train.deterministic`` costs per training step (TensorFlow: op determinism and one inter-op thread,
+on vs off).
 
 Each measurement runs in a fresh process (op determinism cannot be switched off once on), in the
 order off, on, off, on, ... so slow drifts of a shared machine hit both sides alike. A measurement
@@ -9,6 +10,7 @@ Usage::
 
     python -m benchmarks.determinism_cost                      # UNet++ 16.., 256 crops, batch 6
     python -m benchmarks.determinism_cost --filters 8 --size 128 --batch 8 --repeats 3
+    python -m benchmarks.determinism_cost --set model.backbone=unet --set model.encoder=efficientnetb0 --repeats 3
     python -m benchmarks.determinism_cost --smoke
 """
 
@@ -93,15 +95,19 @@ def parse_step_arguments(parser, argv):
 
 
 def main(argv=None):
-    args = parse_step_arguments(step_arguments(__doc__.split("\n")[0], "off/on"), argv)
+    parser = step_arguments(__doc__.split("\n")[0], "off/on")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for both sides (e.g. model.encoder=efficientnetb0)")
+    args = parse_step_arguments(parser, argv)
     runs = {False: [], True: []}
     for _ in range(args.repeats):
         for deterministic in (False, True):
             runs[deterministic].append(measure_in_fresh_process(
-                deterministic, args.filters, args.size, args.batch, args.steps)["seconds_per_step"])
+                deterministic, args.filters, args.size, args.batch, args.steps, args.set)["seconds_per_step"])
     off, on = statistics.median(runs[False]), statistics.median(runs[True])
-    print(f"\nUNet++ {args.filters}.., {args.size}x{args.size} crops, batch {args.batch}, median of {args.steps} steps "
-          f"x {args.repeats} fresh processes per side\n")
+    model = " ".join(args.set) or "UNet++"
+    print(f"\n{model}, base filters {args.filters}, {args.size}x{args.size} crops, batch {args.batch}, median of "
+          f"{args.steps} steps x {args.repeats} fresh processes per side\n")
     print("| train.deterministic | s/step | vs off |")
     print("|---|---|---|")
     print(f"| false | {off:.3f} | 1.000 |")

@@ -5,6 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+# train.deterministic runs TensorFlow's independent ops on one inter-op thread; the pool can only be set before
+# TensorFlow starts, which in a test session is long before the first training (hecl_keras.training.trainer.
+# single_inter_op_thread). The tests that compare two trainings need it.
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 # The portable tests run again under JAX (tests/test_backends.py), where every new shape or model is an XLA
 # compile of seconds to minutes on a 2-core CPU: there they check each piece once, not every variant.

@@ -173,12 +173,46 @@ def best_logged(rows, monitor, mode):
     return min(values) if mode == "min" else max(values)
 
 
+def single_inter_op_thread() -> bool:
+    """Runs TensorFlow's independent ops one after another (one inter-op thread); True when that holds.
+
+    Op determinism alone does not make training with a ``keras.applications`` encoder repeatable on CPU:
+    the encoder's tapped feature maps feed both the next encoder layer and the decoder, and with
+    several inter-op threads the gradients reaching them came out different in the last bits from one
+    step to the next (same weights, same batch; a ResNet50 tapped at ``conv1_relu`` alone shows it), and
+    a 60-epoch training then ended 0.055 test PR-AUC apart from the same seed (docs/RESULTS.md section 22).
+    One inter-op thread removes it; the ops keep their intra-op threads.
+
+    The thread pool can only be set before TensorFlow starts: ``hecl train`` does it first. Where
+    TensorFlow already ran (a notebook, a test session) this warns, unless ``TF_NUM_INTEROP_THREADS=1``
+    was set in the environment before Python started.
+    """
+    import os
+    import warnings
+
+    import tensorflow as tf
+
+    if os.environ.get("TF_NUM_INTEROP_THREADS") == "1" or tf.config.threading.get_inter_op_parallelism_threads() == 1:
+        return True
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        return True
+    except RuntimeError:
+        warnings.warn("train.deterministic: TensorFlow started before this training, so it keeps several inter-op "
+                      "threads, and the gradients of an encoder's tapped feature maps may differ in the last bits "
+                      "between runs. Set TF_NUM_INTEROP_THREADS=1 before starting Python (or train with hecl train) "
+                      "for identical runs.", stacklevel=2)
+        return False
+
+
 def enable_determinism(seed: int, deterministic: bool) -> None:
-    """Seeds Python, NumPy and the backend; with ``deterministic``, TensorFlow op determinism too."""
+    """Seeds Python, NumPy and the backend; with ``deterministic``, TensorFlow op determinism and one inter-op
+    thread (:func:`single_inter_op_thread`) too."""
     keras.utils.set_random_seed(seed)
     if deterministic and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
+        single_inter_op_thread()
         tf.config.experimental.enable_op_determinism()
 
 
@@ -236,6 +270,8 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
         or ``"complete"`` when there was nothing to do).
     """
     t = config.train
+    if t.deterministic and keras.backend.backend() == "tensorflow":
+        single_inter_op_thread()  # before the strategy: it starts TensorFlow, after which the pool is fixed
     strategy = make_strategy(t.strategy)  # first: MultiWorkerMirroredStrategy must exist before other TF work
     run_dir = worker_run_dir(Path(run_dir or Path(config.run_dir) / config.name), strategy)
     run_dir.mkdir(parents=True, exist_ok=True)
