@@ -2,7 +2,8 @@
 
 A run folder holds: ``config.yaml`` (resolved), ``split.json``, ``log.csv``
 (one row per epoch), ``tensorboard/``, ``checkpoints/best.keras`` (best on the
-validation metric, with the decision threshold chosen on validation),
+validation metric, with the decision threshold chosen on validation; with ``train.swa_epochs`` the
+weight average, the monitor's epoch then in ``best_epoch.keras`` and the running average in ``swa/``),
 ``backup/`` (BackupAndRestore: a killed run resumes from its last finished
 epoch when the same command is run again), ``model.keras`` (final weights),
 ``eval/`` (scores of the best model on the splits in ``eval.after_training``) and
@@ -79,7 +80,7 @@ def monitor_mode(monitor: str) -> str:
 
 
 RUN_OUTPUTS = ("config.yaml", "split.json", "log.csv", "tensorboard", "checkpoints", "backup", "model.keras",
-               "eval", "result.json", "epoch_seconds.json", "preset")
+               "eval", "result.json", "epoch_seconds.json", "preset", "swa")
 
 
 def _comparable(config) -> dict:
