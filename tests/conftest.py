@@ -18,6 +18,23 @@ QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
 IDRID = Path(os.environ.get("HECL_IDRID", REPO.parent / "shared" / "data" / "IDRiD"))
 
 
+def fit_with_callbacks(extra):
+    """A context that patches ``keras.Model.fit`` to run ``extra`` callbacks just before the last one
+    (``hecl train``'s BackupAndRestore): after an epoch's log row, checkpoint and average, before its backup."""
+    from unittest import mock
+
+    import keras
+
+    original_fit = keras.Model.fit
+
+    def fit(self, *args, **kwargs):
+        callbacks = list(kwargs.get("callbacks", []))
+        kwargs["callbacks"] = callbacks[:-1] + list(extra) + callbacks[-1:]
+        return original_fit(self, *args, **kwargs)
+
+    return mock.patch.object(keras.Model, "fit", fit)
+
+
 @pytest.fixture(scope="session")
 def idrid_root():
     if not (IDRID / "A. Segmentation").is_dir():

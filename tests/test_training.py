@@ -5,7 +5,7 @@ import pytest
 from hecl_keras.cli import main
 from hecl_keras.config import ConfigError, load_config
 from hecl_keras.training.trainer import train
-from tests.conftest import QUICKSTART
+from tests.conftest import QUICKSTART, fit_with_callbacks
 
 TINY = [
     "data.synthetic.count=6", "data.synthetic.height=96", "data.synthetic.width=112", "data.synthetic.test_count=2",
@@ -89,16 +89,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(uninterrupted_run, tmp_p
             if epoch == 1:
                 raise KeyboardInterrupt
 
-    from unittest import mock
-
-    original_fit = keras.Model.fit
-
-    def fit_with_kill(self, *args, **kwargs):
-        callbacks = list(kwargs.get("callbacks", []))
-        kwargs["callbacks"] = callbacks[:-1] + [Kill()] + callbacks[-1:]  # just before BackupAndRestore
-        return original_fit(self, *args, **kwargs)
-
-    with mock.patch.object(keras.Model, "fit", fit_with_kill), pytest.raises(KeyboardInterrupt):
+    with fit_with_callbacks([Kill()]), pytest.raises(KeyboardInterrupt):
         train(config, run_dir=tmp_path, verbose=0)
     assert [line.split(",")[0] for line in (tmp_path / "log.csv").read_text().splitlines()[1:]] == ["0", "1"]
     result = train(config, run_dir=tmp_path, verbose=0)

@@ -1,7 +1,6 @@
 """Stochastic weight averaging (train.swa_epochs): the average against NumPy, resume, the trainer's wiring."""
 
 import json
-from unittest import mock
 
 import keras
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 
 from hecl_keras.config import ConfigError, load_config
 from hecl_keras.training.weight_averaging import WeightAveraging, load_average
-from tests.conftest import QUICKSTART
+from tests.conftest import QUICKSTART, fit_with_callbacks
 
 
 def _tiny_model():
@@ -127,24 +126,13 @@ class _Recorder(keras.callbacks.Callback):
         self.weights[epoch] = {v.path: keras.ops.convert_to_numpy(v).copy() for v in self.model.trainable_variables}
 
 
-def _fit_with(extra):
-    original_fit = keras.Model.fit
-
-    def fit(self, *args, **kwargs):
-        callbacks = list(kwargs.get("callbacks", []))
-        kwargs["callbacks"] = callbacks[:-1] + list(extra) + callbacks[-1:]  # just before BackupAndRestore
-        return original_fit(self, *args, **kwargs)
-
-    return mock.patch.object(keras.Model, "fit", fit)
-
-
 @pytest.fixture(scope="module")
 def swa_run(tmp_path_factory):
     from hecl_keras.training.trainer import train
 
     run_dir = tmp_path_factory.mktemp("swa")
     recorder = _Recorder()
-    with _fit_with([recorder]):
+    with fit_with_callbacks([recorder]):
         result = train(load_config(QUICKSTART, TINY_SWA), run_dir=run_dir, verbose=0)
     return result, run_dir, recorder.weights
 
@@ -183,7 +171,7 @@ def test_a_killed_swa_run_resumes_to_the_same_average(swa_run, tmp_path, capsys)
                 raise KeyboardInterrupt
 
     config = load_config(QUICKSTART, TINY_SWA)
-    with _fit_with([Kill()]), pytest.raises(KeyboardInterrupt):
+    with fit_with_callbacks([Kill()]), pytest.raises(KeyboardInterrupt):
         train(config, run_dir=tmp_path, verbose=0)
     result = train(config, run_dir=tmp_path, verbose=0)
     assert "resuming from epoch 3 of 3" in capsys.readouterr().err
