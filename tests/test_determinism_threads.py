@@ -62,3 +62,25 @@ def test_deterministic_training_repeats_an_encoders_gradients_exactly():
     differing, inter_op = _differing_gradients({})  # what hecl train gets: TensorFlow not started before
     assert inter_op == 1
     assert differing == 0
+
+
+def test_single_inter_op_thread_warns_once_when_tensorflow_already_started(monkeypatch):
+    """``hecl train`` asks twice (before the strategy, then in enable_determinism): one warning, both False."""
+    import warnings
+
+    import tensorflow as tf
+
+    from hecl_keras.training import trainer
+
+    def already_started(_):
+        raise RuntimeError("Inter op parallelism cannot be modified after initialization.")
+
+    monkeypatch.delenv("TF_NUM_INTEROP_THREADS", raising=False)
+    monkeypatch.setattr(tf.config.threading, "get_inter_op_parallelism_threads", lambda: 2)
+    monkeypatch.setattr(tf.config.threading, "set_inter_op_parallelism_threads", already_started)
+    monkeypatch.setattr(trainer, "_INTER_OP_WARNED", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert trainer.single_inter_op_thread() is False
+        assert trainer.single_inter_op_thread() is False
+    assert [str(w.message)[:38] for w in caught] == ["train.deterministic: TensorFlow starte"]

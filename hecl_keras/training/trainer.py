@@ -174,6 +174,9 @@ def best_logged(rows, monitor, mode):
     return min(values) if mode == "min" else max(values)
 
 
+_INTER_OP_WARNED = False  # single_inter_op_thread's warning was given in this process
+
+
 def single_inter_op_thread() -> bool:
     """Runs TensorFlow's independent ops one after another (one inter-op thread); True when that holds.
 
@@ -186,8 +189,9 @@ def single_inter_op_thread() -> bool:
 
     The thread pool can only be set before TensorFlow starts: ``hecl train`` does it first. Where
     TensorFlow already ran (a notebook, a test session) this warns, unless ``TF_NUM_INTEROP_THREADS=1``
-    was set in the environment before Python started.
+    was set in the environment before Python started (once per process: ``hecl train`` reaches this twice).
     """
+    global _INTER_OP_WARNED
     import os
     import warnings
 
@@ -199,6 +203,9 @@ def single_inter_op_thread() -> bool:
         tf.config.threading.set_inter_op_parallelism_threads(1)
         return True
     except RuntimeError:
+        if _INTER_OP_WARNED:
+            return False
+        _INTER_OP_WARNED = True
         warnings.warn("train.deterministic: TensorFlow started before this training, so it keeps several inter-op "
                       "threads, and the gradients of an encoder's tapped feature maps may differ in the last bits "
                       "between runs. Set TF_NUM_INTEROP_THREADS=1 before starting Python (or train with hecl train) "
