@@ -25,7 +25,7 @@ import numpy as np
 def score_modes(model, config, val_items, test_items, modes):
     """Rows ``{mode, views, seconds_per_image, val_pr_auc, val_f1, threshold, test_pr_auc, test_f1}``.
 
-    The validation pass is :func:`hecl_keras.training.trainer.choose_threshold` with ``eval.tta`` set
+    The validation pass is :func:`hecl_keras.training.trainer.choose_threshold` with its ``tta`` set
     to the mode (what ``hecl train`` runs after training); the test images are then scored once.
 
     Args:
@@ -34,8 +34,6 @@ def score_modes(model, config, val_items, test_items, modes):
         val_items, test_items: lists of ``(id, image (H,W,3) uint8, mask (H,W))`` at original resolution.
         modes: names of :data:`hecl_keras.inference.TTA_MODES`.
     """
-    import dataclasses
-
     from hecl_keras.inference.predictor import Predictor, keras_predict_fn
     from hecl_keras.inference.tta import tta_view_count
     from hecl_keras.metrics.pixel_curves import PooledCurves
@@ -44,11 +42,10 @@ def score_modes(model, config, val_items, test_items, modes):
 
     rows = []
     for mode in modes:
-        mode_config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, tta=mode))
         start = time.perf_counter()
-        choice = choose_threshold(model, mode_config, val_items)
+        choice = choose_threshold(model, config, val_items, tta=mode)
         seconds = time.perf_counter() - start
-        predictor = Predictor.from_config(keras_predict_fn(model), mode_config)
+        predictor = Predictor.from_config(keras_predict_fn(model), config, tta=mode)
         curves = PooledCurves()
         bar = Progress(len(test_items), f"tta {mode}: predicting test")
         for done, (sample_id, image, mask) in enumerate(test_items, 1):

@@ -78,3 +78,26 @@ def test_predictor_maps_back_to_original_size():
     assert out.shape == (150, 200)
     inside = image[..., 0] > 60
     assert np.abs(out[inside] - image[..., 0][inside] / 255.0).mean() < 0.05
+
+
+def test_choose_threshold_takes_a_tta_mode_in_place_of_the_configs():
+    import dataclasses
+
+    import keras
+
+    from hecl_keras.config import load_config
+    from hecl_keras.models.build import build_model
+    from hecl_keras.training.trainer import choose_threshold
+
+    keras.utils.set_random_seed(0)
+    config = load_config(None, ["data.short_side=64", "augment.crop_size=[32, 32]", "model.base_filters=4",
+                                "model.options={depth: 3}", "eval.tta=none"])
+    model = build_model(config)
+    items = [(f"s{i}", *synthetic_fundus(72, 88, seed=i)) for i in range(2)]
+    d4_config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, tta="d4"))
+    by_argument = choose_threshold(model, config, items, tta="d4")
+    by_config = choose_threshold(model, d4_config, items)
+    plain = choose_threshold(model, config, items)
+    assert by_argument["val_pr_auc"] == pytest.approx(by_config["val_pr_auc"], abs=1e-12)
+    assert by_argument["threshold"] == pytest.approx(by_config["threshold"], abs=1e-12)
+    assert abs(by_argument["val_pr_auc"] - plain["val_pr_auc"]) > 1e-6  # the mode changed the predictions

@@ -224,14 +224,15 @@ def enable_determinism(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def choose_threshold(model, config, items, predictions=None, total=None) -> dict:
+def choose_threshold(model, config, items, predictions=None, total=None, tta=None) -> dict:
     """The decision settings chosen on ``items`` (the validation split): the probability threshold that
     maximises pooled full-resolution F1, then the image-level minimum lesion size
     (:func:`~hecl_keras.inference.image_level.choose_min_lesion_pixels`) at that threshold.
 
     ``predictions``, a dict, receives ``{id: (probabilities (H,W), working/original scale)}`` so the
     validation report need not predict the images again. ``total``: the number of items, for the progress
-    line on stderr (default ``len(items)`` where it has one).
+    line on stderr (default ``len(items)`` where it has one). ``tta``: a test-time augmentation mode in place
+    of ``config.eval.tta``.
 
     Returns:
         ``{"threshold", "val_f1", "val_pr_auc", "images", "min_lesion_pixels", "min_lesion_choice"}``
@@ -242,11 +243,11 @@ def choose_threshold(model, config, items, predictions=None, total=None) -> dict
     from hecl_keras.metrics.pixel_curves import PooledCurves
     from hecl_keras.progress import Progress
 
-    predictor = Predictor.from_config(keras_predict_fn(model), config)
+    predictor = Predictor.from_config(keras_predict_fn(model), config, tta=tta)
     curves = PooledCurves()
     kept = []
     bar = Progress(total or (len(items) if hasattr(items, "__len__") else 0),
-                   f"choosing the decision threshold on validation (tta {config.eval.tta})")
+                   f"choosing the decision threshold on validation (tta {predictor.tta})")
     for sample_id, image, mask in items:
         prob, scale = predictor.predict_with_scale(image)
         bar(len(kept) + 1, item=str(sample_id))
