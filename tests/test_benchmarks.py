@@ -10,7 +10,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SMOKE = ["data_pipeline", "loss_overhead", "backbones", "inference", "precision_xla", "train_throughput",
          "contrastive_activity", "gradient_scale", "determinism_cost", "encoders", "domain_shift", "batchnorm_modes",
          "min_lesion_size", "precise_bn_cost", "cpu_allocator", "jpeg_artifacts", "split_noise", "augment_compile",
-         "tta"]
+         "tta", "checkpoint_pairs"]
 
 
 def table_rows(text):
@@ -57,3 +57,30 @@ def test_train_throughput_isolated_measurement():
     assert module.isolated_rate("keras", 4, 64, 2, 1, True) > 0
     if util.find_spec("torch") is not None:
         assert module.isolated_rate("torch", 4, 64, 2, 1, True) > 0
+
+
+def test_checkpoint_pairs_pairs_by_run_and_mode(tmp_path):
+    """Runs scored on one side only are left out; the difference and interval follow the paired t formula."""
+    import json
+
+    import numpy as np
+
+    from benchmarks.checkpoint_pairs import compare, merge_rows
+
+    def rows(value):
+        return [{"mode": "none", "val_pr_auc": value, "val_f1": value, "test_pr_auc": value, "test_f1": value},
+                {"mode": "d4", "val_pr_auc": value + 1, "val_f1": 0, "test_pr_auc": 0, "test_f1": 0}]
+
+    base, var = [0.5, 0.6, 0.7], [0.55, 0.58, 0.75]
+    (tmp_path / "a.json").write_text(json.dumps({f"r{i}": rows(v) for i, v in enumerate(base)}))
+    (tmp_path / "b0.json").write_text(json.dumps({"r0": rows(var[0]), "r9": rows(0.0)}))  # r9: unpaired
+    (tmp_path / "b1.json").write_text(json.dumps({"r1": rows(var[1]), "r2": rows(var[2])}))
+    result = compare(merge_rows([tmp_path / "a.json"]), merge_rows([tmp_path / "b0.json", tmp_path / "b1.json"]))
+    assert result["runs"] == ["r0", "r1", "r2"] and list(result["modes"]) == ["none", "d4"]
+    cell = result["modes"]["none"]["test_pr_auc"]
+    diffs = np.array(var) - np.array(base)
+    half = 4.303 * diffs.std(ddof=1) / np.sqrt(3)
+    assert cell["difference"]["mean"] == pytest.approx(diffs.mean())
+    assert cell["difference"]["interval"] == pytest.approx([diffs.mean() - half, diffs.mean() + half])
+    assert cell["variant_summary"]["std"] == pytest.approx(np.std(var, ddof=1))
+    assert result["modes"]["d4"]["val_pr_auc"]["difference"]["mean"] == pytest.approx(diffs.mean())

@@ -1,0 +1,113 @@
+"""Two checkpoints of the same runs, paired by run: e.g. the weight average against the monitor's epoch (issue #12).
+
+A run with ``train.swa_epochs`` holds both models (``checkpoints/best.keras``: the average,
+``best_epoch.keras``: the epoch the monitor chose), so each run is a pair that differs in the model alone.
+Score each checkpoint with :mod:`benchmarks.tta` (``--out`` writes ``{run: rows}``), then::
+
+    python -m benchmarks.tta RUN... --modes none d4 --checkpoint best_epoch.keras --out epoch.json
+    python -m benchmarks.tta RUN... --modes none d4 --out swa.json
+    python -m benchmarks.checkpoint_pairs --baseline best_epoch epoch.json --variant swa swa.json --out pairs.json
+
+Several ``--out`` files per side are merged (one file per run is fine). Prints, per TTA mode and score, each
+side's mean +- sample std over runs and the paired difference (variant - baseline) with its 95 % t interval
+(:func:`benchmarks.seeds.paired_difference`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from benchmarks.seeds import paired_difference, summarize
+
+SCORES = ("val_pr_auc", "val_f1", "test_pr_auc", "test_f1")
+
+
+def merge_rows(files):
+    """``{run: {mode: row}}`` from :mod:`benchmarks.tta` ``--out`` files (``{run: [row, ...]}`` each)."""
+    merged = {}
+    for file in files:
+        for run, rows in json.loads(Path(file).read_text()).items():
+            merged.setdefault(run, {}).update({row["mode"]: row for row in rows})
+    return merged
+
+
+def compare(baseline, variant):
+    """Per mode and score: both sides' values in run order, their summaries, and the paired difference.
+
+    Args:
+        baseline, variant: ``{run: {mode: row}}`` (:func:`merge_rows`); runs and modes present in both are used.
+
+    Returns:
+        ``{"runs": [...], "modes": {mode: {score: {"baseline": [...], "variant": [...], "baseline_summary",
+        "variant_summary", "difference"}}}}``.
+    """
+    runs = sorted(set(baseline) & set(variant))
+    if not runs:
+        raise ValueError(f"no run is scored on both sides: baseline {sorted(baseline)}, variant {sorted(variant)}")
+    modes = [m for m in baseline[runs[0]] if all(m in baseline[r] and m in variant[r] for r in runs)]
+    out = {"runs": runs, "modes": {}}
+    for mode in modes:
+        out["modes"][mode] = {}
+        for score in SCORES:
+            a = [baseline[r][mode][score] for r in runs]
+            b = [variant[r][mode][score] for r in runs]
+            out["modes"][mode][score] = {"baseline": a, "variant": b, "baseline_summary": summarize(a),
+                                         "variant_summary": summarize(b), "difference": paired_difference(b, a)}
+    return out
+
+
+def table(result, baseline_name, variant_name):
+    """Markdown: one row per mode and score."""
+    def spread(s):
+        return f"{s['mean']:.3f}" + ("" if s["std"] is None else f" +- {s['std']:.3f}")
+
+    lines = [f"\n{len(result['runs'])} runs, paired: {variant_name} - {baseline_name}\n",
+             f"| mode | score | {baseline_name} | {variant_name} | difference | 95 % t interval | per run |",
+             "|---|---|---|---|---|---|---|"]
+    for mode, scores in result["modes"].items():
+        for score, cell in scores.items():
+            d = cell["difference"]
+            interval = "" if d["interval"] is None else f"[{d['interval'][0]:+.3f}, {d['interval'][1]:+.3f}]"
+            lines.append(f"| {mode} | {score} | {spread(cell['baseline_summary'])} | {spread(cell['variant_summary'])} "
+                         f"| {d['mean']:+.3f} | {interval} | {', '.join(f'{x:+.3f}' for x in d['per_seed'])} |")
+    return "\n".join(lines)
+
+
+def _smoke_files(folder):
+    """Two tiny --out files of benchmarks.tta (smoke mode) with a shifted copy as the variant."""
+    from benchmarks import tta
+
+    rows = tta.score_modes(*tta._smoke_inputs(), ["none", "hflip"])
+    shifted = [{**r, **{k: r[k] + 0.01 for k in SCORES}} for r in rows]
+    (folder / "a.json").write_text(json.dumps({"r0": rows, "r1": rows}))
+    (folder / "b.json").write_text(json.dumps({"r0": shifted, "r1": shifted}))
+    return [folder / "a.json"], [folder / "b.json"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", nargs="+", metavar=("NAME", "FILE"), help="a name, then tta --out files")
+    parser.add_argument("--variant", nargs="+", metavar=("NAME", "FILE"), help="a name, then tta --out files")
+    parser.add_argument("--out", default=None, help="write the comparison as JSON here")
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp())
+        files_a, files_b = _smoke_files(folder)
+        args.baseline, args.variant = ["a", *files_a], ["b", *files_b]
+    for side in ("baseline", "variant"):
+        if not getattr(args, side) or len(getattr(args, side)) < 2:
+            parser.error(f"--{side} needs a name and at least one file")
+    result = compare(merge_rows(args.baseline[1:]), merge_rows(args.variant[1:]))
+    result.update(baseline=args.baseline[0], variant=args.variant[0])
+    print(table(result, args.baseline[0], args.variant[0]))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
