@@ -69,6 +69,12 @@ def validate_tune_config(config):
             raise ConfigError(f"tune.space.{path}: a log range needs min > 0. Received: min={lo}")
         if isinstance(current, bool) or not isinstance(current, (int, float)):
             raise ConfigError(f"tune.space.{path}: a range needs a numeric setting; use values for {current!r}")
+    if config.train.swa_epochs:
+        import warnings
+
+        warnings.warn(f"hecl tune: train.swa_epochs={config.train.swa_epochs} is not applied to trials (each trial is "
+                      f"scored on {t.objective} of its epochs' own weights); the weight average applies when the "
+                      "chosen setting is trained with hecl train.", stacklevel=2)
     if not config.hecl.enabled and any(path.startswith("hecl.") for path in t.space):
         raise ConfigError("tune.space searches hecl.* values but hecl.enabled is false: set hecl.enabled=true "
                           "(or search other values only)")

@@ -42,6 +42,14 @@ def test_bad_search_config_fails_before_any_trial(override, match, tmp_path):
         validate_tune_config(load_config(QUICKSTART, [override]))
 
 
+def test_a_config_with_weight_averaging_says_trials_do_not_average():
+    from hecl_keras.tuning import validate_tune_config
+
+    config = load_config(QUICKSTART, ["train.swa_epochs=3", "tune.space={train.learning_rate: {values: [0.001]}}"])
+    with pytest.warns(UserWarning, match="swa_epochs=3 is not applied to trials"):
+        validate_tune_config(config)
+
+
 def _rows(folder):
     with open(folder / "results.csv") as f:
         return list(csv.DictReader(f))
