@@ -11,12 +11,21 @@ Score each checkpoint with :mod:`benchmarks.tta` (``--out`` writes ``{run: rows}
 Several ``--out`` files per side are merged (one file per run is fine). Prints, per TTA mode and score, each
 side's mean +- sample std over runs and the paired difference (variant - baseline) with its 95 % t interval
 (:func:`benchmarks.seeds.paired_difference`).
+
+Two variants trained in separate runs pair by seed instead (``--pair-by seed``: the run folders' ``_s<N>``
+suffix, as :mod:`benchmarks.seeds` names them), e.g. HECL against the supervised model of the same seed::
+
+    python -m benchmarks.checkpoint_pairs --pair-by seed --baseline supervised base_s*.json \
+        --variant hecl hecl_s*.json --out hecl_paired.json
+
+The JSON then also holds ``seeds`` and, per mode, ``pr_auc_difference`` and ``f1_difference`` (test split).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from benchmarks.seeds import paired_difference, summarize
@@ -33,19 +42,48 @@ def merge_rows(files):
     return merged
 
 
-def compare(baseline, variant):
+def seed_of(run):
+    """The seed in a run folder's name (``.../hecl_s2`` -> 2); ValueError when the name has no ``_s<N>`` suffix."""
+    match = re.search(r"_s(\d+)$", Path(str(run)).name)
+    if match is None:
+        raise ValueError(f"cannot pair by seed: run {run!r} does not end in _s<seed>")
+    return int(match.group(1))
+
+
+def by_seed(rows):
+    """``{run: ...}`` re-keyed ``{seed: ...}``; ValueError when two runs of one side share a seed."""
+    out = {}
+    for run, value in rows.items():
+        seed = seed_of(run)
+        if seed in out:
+            raise ValueError(f"two runs of one side have seed {seed}: pass one run per seed")
+        out[seed] = value
+    return out
+
+
+def compare(baseline, variant, pair_by="run"):
     """Per mode and score: both sides' values in run order, their summaries, and the paired difference.
 
     Args:
         baseline, variant: ``{run: {mode: row}}`` (:func:`merge_rows`); runs and modes present in both are used.
+        pair_by: ``run`` (two checkpoints of the same runs) or ``seed`` (separate runs, paired by the seed
+            suffix of their folder names).
 
     Returns:
         ``{"runs": [...], "modes": {mode: {score: {"baseline": [...], "variant": [...], "baseline_summary",
-        "variant_summary", "difference"}}}}``.
+        "variant_summary", "difference"}}}}``; by seed also ``"seeds"``, ``"baseline_runs"``, ``"variant_runs"``
+        and, per mode, ``"pr_auc_difference"``/``"f1_difference"`` (the test split's).
     """
+    if pair_by not in ("run", "seed"):
+        raise ValueError(f"pair_by must be 'run' or 'seed'. Received: {pair_by!r}")
+    names = {}
+    if pair_by == "seed":
+        names = {"baseline_runs": {seed_of(r): r for r in baseline}, "variant_runs": {seed_of(r): r for r in variant}}
+        baseline, variant = by_seed(baseline), by_seed(variant)
     runs = sorted(set(baseline) & set(variant))
     if not runs:
-        raise ValueError(f"no run is scored on both sides: baseline {sorted(baseline)}, variant {sorted(variant)}")
+        raise ValueError(f"no {pair_by} is scored on both sides: baseline {sorted(baseline)}, "
+                         f"variant {sorted(variant)}")
     modes = [m for m in baseline[runs[0]] if all(m in baseline[r] and m in variant[r] for r in runs)]
     out = {"runs": runs, "modes": {}}
     for mode in modes:
@@ -55,6 +93,12 @@ def compare(baseline, variant):
             b = [variant[r][mode][score] for r in runs]
             out["modes"][mode][score] = {"baseline": a, "variant": b, "baseline_summary": summarize(a),
                                          "variant_summary": summarize(b), "difference": paired_difference(b, a)}
+        if pair_by == "seed":
+            out["modes"][mode]["pr_auc_difference"] = out["modes"][mode]["test_pr_auc"]["difference"]
+            out["modes"][mode]["f1_difference"] = out["modes"][mode]["test_f1"]["difference"]
+    if pair_by == "seed":
+        out["seeds"] = runs
+        out.update({key: [names[key][seed] for seed in runs] for key in names})
     return out
 
 
@@ -63,11 +107,13 @@ def table(result, baseline_name, variant_name):
     def spread(s):
         return f"{s['mean']:.3f}" + ("" if s["std"] is None else f" +- {s['std']:.3f}")
 
-    lines = [f"\n{len(result['runs'])} runs, paired: {variant_name} - {baseline_name}\n",
+    paired = "seeds" if "seeds" in result else "runs"
+    lines = [f"\n{len(result['runs'])} pairs ({paired}): {variant_name} - {baseline_name}\n",
              f"| mode | score | {baseline_name} | {variant_name} | difference | 95 % t interval | per run |",
              "|---|---|---|---|---|---|---|"]
     for mode, scores in result["modes"].items():
-        for score, cell in scores.items():
+        for score in SCORES:
+            cell = scores[score]
             d = cell["difference"]
             interval = "" if d["interval"] is None else f"[{d['interval'][0]:+.3f}, {d['interval'][1]:+.3f}]"
             lines.append(f"| {mode} | {score} | {spread(cell['baseline_summary'])} | {spread(cell['variant_summary'])} "
@@ -90,6 +136,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", nargs="+", metavar=("NAME", "FILE"), help="a name, then tta --out files")
     parser.add_argument("--variant", nargs="+", metavar=("NAME", "FILE"), help="a name, then tta --out files")
+    parser.add_argument("--pair-by", choices=("run", "seed"), default="run",
+                        help="run: two checkpoints of the same runs (default); seed: separate runs, by _s<N>")
     parser.add_argument("--out", default=None, help="write the comparison as JSON here")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
@@ -102,7 +150,7 @@ def main(argv=None):
     for side in ("baseline", "variant"):
         if not getattr(args, side) or len(getattr(args, side)) < 2:
             parser.error(f"--{side} needs a name and at least one file")
-    result = compare(merge_rows(args.baseline[1:]), merge_rows(args.variant[1:]))
+    result = compare(merge_rows(args.baseline[1:]), merge_rows(args.variant[1:]), args.pair_by)
     result.update(baseline=args.baseline[0], variant=args.variant[0])
     print(table(result, args.baseline[0], args.variant[0]))
     if args.out:

@@ -84,3 +84,40 @@ def test_checkpoint_pairs_pairs_by_run_and_mode(tmp_path):
     assert cell["difference"]["interval"] == pytest.approx([diffs.mean() - half, diffs.mean() + half])
     assert cell["variant_summary"]["std"] == pytest.approx(np.std(var, ddof=1))
     assert result["modes"]["d4"]["val_pr_auc"]["difference"]["mean"] == pytest.approx(diffs.mean())
+
+
+def test_checkpoint_pairs_pairs_separate_runs_by_seed(tmp_path):
+    """--pair-by seed: runs of two variants meet by their _s<N> suffix; the headline differences are the test ones."""
+    import json
+
+    import numpy as np
+
+    from benchmarks.checkpoint_pairs import compare, main, merge_rows
+
+    def rows(pr_auc, f1):
+        return [{"mode": "d4", "val_pr_auc": 0.0, "val_f1": 0.0, "test_pr_auc": pr_auc, "test_f1": f1}]
+
+    base = {"/r/base_s0": rows(0.70, 0.60), "/r/base_s1": rows(0.72, 0.66), "/r/base_s3": rows(0.75, 0.70)}
+    var = {"/r/hecl_s1": rows(0.71, 0.67), "/r/hecl_s0": rows(0.74, 0.61), "/r/hecl_s2": rows(0.9, 0.9)}
+    (tmp_path / "a.json").write_text(json.dumps(base))
+    (tmp_path / "b.json").write_text(json.dumps(var))
+    result = compare(merge_rows([tmp_path / "a.json"]), merge_rows([tmp_path / "b.json"]), pair_by="seed")
+    assert result["seeds"] == [0, 1]
+    assert result["baseline_runs"] == ["/r/base_s0", "/r/base_s1"]
+    assert result["variant_runs"] == ["/r/hecl_s0", "/r/hecl_s1"]
+    d = np.array([0.74 - 0.70, 0.71 - 0.72])
+    half = 12.706 * d.std(ddof=1) / np.sqrt(2)
+    pr = result["modes"]["d4"]["pr_auc_difference"]
+    assert pr["mean"] == pytest.approx(d.mean()) and pr["per_seed"] == pytest.approx(list(d))
+    assert pr["interval"] == pytest.approx([d.mean() - half, d.mean() + half])
+    assert result["modes"]["d4"]["f1_difference"]["mean"] == pytest.approx(np.mean([0.01, 0.01]))
+    with pytest.raises(ValueError, match="share|seed 0"):  # two runs of one side with seed 0
+        compare(merge_rows([tmp_path / "a.json"]), {**merge_rows([tmp_path / "b.json"]), "/x/other_s0": {}},
+                pair_by="seed")
+    with pytest.raises(ValueError, match="_s<seed>"):
+        compare({"/r/base": {}}, merge_rows([tmp_path / "b.json"]), pair_by="seed")
+    with pytest.raises(ValueError, match="no run"):  # by run, the folders differ: nothing pairs
+        compare(merge_rows([tmp_path / "a.json"]), merge_rows([tmp_path / "b.json"]))
+    main(["--pair-by", "seed", "--baseline", "base", str(tmp_path / "a.json"), "--variant", "hecl",
+          str(tmp_path / "b.json"), "--out", str(tmp_path / "p.json")])
+    assert json.loads((tmp_path / "p.json").read_text())["seeds"] == [0, 1]
