@@ -28,7 +28,7 @@ import json
 import re
 from pathlib import Path
 
-from benchmarks.seeds import paired_difference, summarize
+from benchmarks.seeds import format_summary, paired_difference, summarize
 
 SCORES = ("val_pr_auc", "val_f1", "test_pr_auc", "test_f1")
 
@@ -104,8 +104,8 @@ def compare(baseline, variant, pair_by="run"):
 
 def table(result, baseline_name, variant_name):
     """Markdown: one row per mode and score."""
-    def spread(s):
-        return f"{s['mean']:.3f}" + ("" if s["std"] is None else f" +- {s['std']:.3f}")
+    def spread(summary):
+        return format_summary(summary, digits=3, plus_minus="+-")
 
     paired = "seeds" if "seeds" in result else "runs"
     lines = [f"\n{len(result['runs'])} pairs ({paired}): {variant_name} - {baseline_name}\n",

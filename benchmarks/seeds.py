@@ -139,10 +139,11 @@ def collect(study, results):
     return out
 
 
-def _fmt(summary):
+def format_summary(summary, digits=4, plus_minus="±"):
+    """``mean ± std`` of a :func:`summarize` result (the mean alone for one value)."""
     if summary["std"] is None:
-        return f"{summary['mean']:.4f}"
-    return f"{summary['mean']:.4f} ± {summary['std']:.4f}"
+        return f"{summary['mean']:.{digits}f}"
+    return f"{summary['mean']:.{digits}f} {plus_minus} {summary['std']:.{digits}f}"
 
 
 def markdown(out):
@@ -153,8 +154,8 @@ def markdown(out):
     for name, v in out["variants"].items():
         s = v["summary"]
         minutes = statistics.fmean(v["train_seconds"]) / 60
-        lines.append(f"| {name} | {_fmt(s['pr_auc'])} | {_fmt(s['f1'])} | {_fmt(s['iou'])} | "
-                     f"{_fmt(s['roc_auc'])} | {minutes:.1f} |")
+        cells = " | ".join(format_summary(s[m]) for m in METRICS)
+        lines.append(f"| {name} | {cells} | {minutes:.1f} |")
     others = [n for n in out["variants"] if n != out["baseline"]]
     if others:
         lines += ["", f"Paired by seed, variant - {out['baseline']} (mean, 95 % t interval, per seed):", "",
