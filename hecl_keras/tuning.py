@@ -99,7 +99,12 @@ def trial_config(base, hp):
 
 def make_hypermodel(base, train_pairs=None):
     """The KerasTuner hypermodel of ``base``: each trial trains with the trial config's whole recipe
-    (:func:`~hecl_keras.training.callbacks.recipe_callbacks`: schedules, EMA, precise BN), as ``hecl train``."""
+    (:func:`~hecl_keras.training.callbacks.recipe_callbacks`: schedules, EMA, precise BN), as ``hecl train``.
+
+    Every trial starts from the same random state (``train.seed``), so trials share their initial weights
+    and, as the data pipeline is keyed by seed and epoch, their crops: they differ in the hyper-parameters
+    alone, whichever process runs them and in whatever order."""
+    import keras
     import keras_tuner as kt
 
     from hecl_keras.models.build import build_compiled_model
@@ -109,6 +114,7 @@ def make_hypermodel(base, train_pairs=None):
         """Builds a HECL model from the base config with this trial's hyper-parameters."""
 
         def build(self, hp):
+            keras.utils.set_random_seed(base.train.seed)
             return build_compiled_model(trial_config(base, hp))
 
         def fit(self, hp, model, *args, callbacks=None, **kwargs):
@@ -199,12 +205,13 @@ def tune(config, out_dir=None, verbose=None):
     import keras
 
     from hecl_keras.data.experiment import load_experiment_data, training_inputs
+    from hecl_keras.training.trainer import enable_determinism
 
     validate_tune_config(config)
     out_dir = Path(out_dir or Path(config.run_dir) / f"{config.name}_tune")
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, out_dir / "config.yaml")
-    keras.utils.set_random_seed(config.train.seed)
+    enable_determinism(config.train.seed, config.train.deterministic)  # as hecl train: repeatable trials
     role = os.environ.get("KERASTUNER_TUNER_ID", "single process")
     is_chief = role == "chief"
     data = None

@@ -138,3 +138,24 @@ def test_every_trial_trains_with_the_configs_whole_recipe():
     assert got[2].ramp_epochs == 4 and len(got[4].images) == 3
     with pytest.raises(ValueError, match="needs the training pairs"):
         recipe_callbacks(config)
+
+
+def test_every_trial_starts_from_the_same_weights():
+    """Trials differ in their hyper-parameters alone: a later trial is not initialised from where the global random
+    state was left by the trials before it (the old behaviour gave each trial other initial weights)."""
+    import keras
+    import keras_tuner as kt
+    import numpy as np
+
+    from hecl_keras.tuning import make_hypermodel
+
+    config = load_config(QUICKSTART, TUNE)
+    hypermodel = make_hypermodel(config)
+    first_hp, second_hp = kt.HyperParameters(), kt.HyperParameters()
+    first = hypermodel.build(first_hp)
+    keras.random.uniform((3,), seed=None)  # the random state moves on between trials
+    second_hp.values = {"hecl.alpha": 0.05, "hecl.temperature": 0.3, "hecl.grid": 2}
+    second = hypermodel.build(second_hp)
+    assert second.alpha != first.alpha or second.temperature != first.temperature
+    w1, w2 = first.get_weights(), second.get_weights()
+    assert len(w1) == len(w2) and all(np.array_equal(a, b) for a, b in zip(w1, w2))
