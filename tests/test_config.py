@@ -151,3 +151,28 @@ def test_predict_tta_option(argv, tta):
 
     args = build_parser().parse_args(["predict", "--model", "m.keras", "photos/", *argv, "--out", "o"])
     assert args.tta == tta and args.inputs == ["photos/"]
+
+
+def test_the_hecl_study_differs_from_the_supervised_study_in_the_hecl_section_alone():
+    """hecl_effb0_e60.yaml is paired by seed with effb0_e60_det.yaml's runs: every setting but hecl.* (and the name
+    and the search space) must be the same, or the paired difference is not HECL's."""
+    from pathlib import Path
+
+    import yaml
+
+    from hecl_keras.config import config_to_dict
+
+    repo = Path(__file__).resolve().parents[1]
+
+    def resolved(name, variant=None):
+        study = yaml.safe_load((repo / f"benchmarks/studies/{name}.yaml").read_text())
+        config = config_to_dict(load_config(repo / study["config"],
+                                            study["set"] + study["variants"][variant or study["baseline"]]))
+        return {k: v for k, v in config.items() if k not in ("name", "hecl", "tune")}, config["hecl"]
+
+    supervised, _ = resolved("effb0_e60_det")
+    for variant in ("effb0_det_e60_hecl", "effb0_det_e60_pd", "effb0_det_e60_de"):
+        with_hecl, hecl = resolved("hecl_effb0_e60", variant)
+        assert with_hecl == supervised and hecl["enabled"]
+    assert not resolved("hecl_effb0_e60", "effb0_det_e60_pd")[1]["use_edge"]
+    assert not resolved("hecl_effb0_e60", "effb0_det_e60_de")[1]["use_density"]
