@@ -10,7 +10,13 @@ TensorFlow backend (uses tf.GradientTape).
 
     python -m benchmarks.gradient_scale --data ../shared/data/IDRiD                  # fresh small UNet++, 256 crops
     python -m benchmarks.gradient_scale --data ../shared/data/IDRiD --model runs/x/checkpoints/best.keras
+    python -m benchmarks.gradient_scale --config configs/idrid_effb0_hecl_cpu.yaml      # that config's fresh model
+    python -m benchmarks.gradient_scale --config configs/idrid_effb0_hecl_cpu.yaml --model runs/h/checkpoints/best.keras
     python -m benchmarks.gradient_scale --smoke
+
+With ``--config`` the model, its HECL settings (alpha, tau, grid, threshold, projection head) and the training
+images come from that config (``--set`` overrides it); a ``--model`` trained with HECL keeps its own settings
+and projection head.
 """
 
 import argparse
@@ -39,6 +45,8 @@ def main(argv=None):
     parser.add_argument("--loss", default="dice_bce", choices=["bce", "dice_bce"])
     parser.add_argument("--alpha", type=float, default=0.01)
     parser.add_argument("--temperature", type=float, default=0.05)
+    parser.add_argument("--config", default=None, help="a HECL experiment config: its model, terms and data")
+    parser.add_argument("--set", nargs="*", default=[], help="config overrides (with --config)")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     import keras
@@ -57,18 +65,33 @@ def main(argv=None):
         from hecl_keras.config import load_config
         from hecl_keras.data.experiment import load_experiment_data
 
-        config = load_config(None, [f"data.source={args.data}"])
+        config = load_config(args.config, args.set if args.config else [f"data.source={args.data}"])
+        if args.config and not config.hecl.enabled:
+            parser.error(f"{args.config}: hecl.enabled is false, no contrastive terms to measure")
         pairs = load_experiment_data(config.data, show_progress=False).train
         source, options = f"IDRiD, {len(pairs)} training images, authors' scale", {}
     threshold, grid = (0.05, 4) if args.smoke else (0.3, 5)
+    model = None
     if args.model:
         from hecl_keras.saving import load_model
 
         trained = load_model(args.model)
+        model = trained if isinstance(trained, HECLSegmenter) else None
         backbone, label = trained.backbone, args.model
+    elif args.config:
+        from hecl_keras.models.build import build_model
+
+        model, label = build_model(config), f"fresh model of {args.config}"
     else:
         backbone, label = get_backbone("unet_plus_plus", base_filters=args.base_filters, **options), "fresh model"
-    model = HECLSegmenter(backbone, alpha=args.alpha, temperature=args.temperature, grid=grid, threshold=threshold)
+    if model is None and args.config:
+        h = config.hecl
+        model = HECLSegmenter(backbone, alpha=h.alpha, temperature=h.temperature, grid=h.grid, threshold=h.threshold,
+                              projection_dim=h.projection_dim, sampling=h.sampling, k=h.k, form=h.form)
+    elif model is None:
+        model = HECLSegmenter(backbone, alpha=args.alpha, temperature=args.temperature, grid=grid,
+                              threshold=threshold)
+    args.alpha, args.temperature = model.alpha, model.temperature
     sup_loss = get_supervised_loss(args.loss)
     batches = AugmentedBatches(pairs, args.batch, AugmentConfig(crop_size=(args.crop, args.crop)), repeats=100,
                                seed=1)

@@ -121,3 +121,16 @@ def test_checkpoint_pairs_pairs_separate_runs_by_seed(tmp_path):
     main(["--pair-by", "seed", "--baseline", "base", str(tmp_path / "a.json"), "--variant", "hecl",
           str(tmp_path / "b.json"), "--out", str(tmp_path / "p.json")])
     assert json.loads((tmp_path / "p.json").read_text())["seeds"] == [0, 1]
+
+
+def test_gradient_scale_measures_a_configs_model_with_its_own_terms(capsys):
+    """--config: the model (with its projection head) and alpha/tau come from the config, not the CLI defaults."""
+    from benchmarks import gradient_scale
+
+    gradient_scale.main(["--config", "configs/quickstart.yaml", "--set", "hecl.enabled=true", "hecl.projection_dim=8",
+                         "hecl.alpha=0.02", "hecl.temperature=0.1", "--batches", "1", "--crop", "64", "--batch", "2"])
+    out = capsys.readouterr().out
+    assert "fresh model of configs/quickstart.yaml" in out and "alpha=0.02, tau=0.1" in out
+    assert any(row[0] == "L_sup" for row in table_rows(out))
+    with pytest.raises(SystemExit):
+        gradient_scale.main(["--config", "configs/quickstart.yaml", "--batches", "1"])  # hecl.enabled is false
