@@ -159,3 +159,30 @@ def test_every_trial_starts_from_the_same_weights():
     assert second.alpha != first.alpha or second.temperature != first.temperature
     w1, w2 = first.get_weights(), second.get_weights()
     assert len(w1) == len(w2) and all(np.array_equal(a, b) for a, b in zip(w1, w2))
+
+
+def test_trials_see_a_new_epoch_of_crops_every_epoch(tmp_path, monkeypatch):
+    """KerasTuner deep-copies the search's callbacks for each trial; the copy of SyncEpoch must still move the real
+    pipeline on (before the fix every trial trained on epoch 0's crops over and over)."""
+    import copy
+
+    import hecl_keras.data.experiment as experiment
+    from hecl_keras.data.pipeline import SyncEpoch
+    from hecl_keras.tuning import tune
+
+    class Target:
+        epoch = 0
+
+    target = Target()
+    copy.deepcopy([SyncEpoch(target)])[0].on_epoch_begin(5)
+    assert target.epoch == 5
+    real, planners = experiment.training_inputs, []
+
+    def recording(*args, **kwargs):
+        inputs = real(*args, **kwargs)
+        planners.extend(inputs.sync_epoch.targets)
+        return inputs
+
+    monkeypatch.setattr(experiment, "training_inputs", recording)
+    tune(load_config(QUICKSTART, TUNE + ["tune.max_trials=1", "tune.epochs=3"]), out_dir=tmp_path / "s", verbose=0)
+    assert len(planners) == 1 and planners[0].epoch == 2  # the real pipeline reached the trial's last epoch

@@ -113,11 +113,17 @@ class CropPlanner:
 
 
 class SyncEpoch(keras.callbacks.Callback):
-    """Tells training pipelines (a :class:`CropPlanner` or :class:`AugmentedBatches`) the epoch ``fit`` is in."""
+    """Tells training pipelines (a :class:`CropPlanner` or :class:`AugmentedBatches`) the epoch ``fit`` is in.
+
+    A copy tells the same pipelines: KerasTuner deep-copies a search's callbacks for every trial, and a copy
+    that told copied pipelines would leave the real one at epoch 0 (every epoch the same crops)."""
 
     def __init__(self, *targets):
         super().__init__()
         self.targets = targets
+
+    def __deepcopy__(self, memo):
+        return SyncEpoch(*self.targets)
 
     def on_epoch_begin(self, epoch, logs=None):
         for t in self.targets:
