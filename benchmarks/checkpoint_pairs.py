@@ -51,14 +51,14 @@ def seed_of(run):
 
 
 def by_seed(rows):
-    """``{run: ...}`` re-keyed ``{seed: ...}``; ValueError when two runs of one side share a seed."""
-    out = {}
+    """``{run: value}`` re-keyed: ``({seed: run}, {seed: value})``; ValueError when two runs share a seed."""
+    runs, values = {}, {}
     for run, value in rows.items():
         seed = seed_of(run)
-        if seed in out:
+        if seed in runs:
             raise ValueError(f"two runs of one side have seed {seed}: pass one run per seed")
-        out[seed] = value
-    return out
+        runs[seed], values[seed] = run, value
+    return runs, values
 
 
 def compare(baseline, variant, pair_by="run"):
@@ -76,10 +76,8 @@ def compare(baseline, variant, pair_by="run"):
     """
     if pair_by not in ("run", "seed"):
         raise ValueError(f"pair_by must be 'run' or 'seed'. Received: {pair_by!r}")
-    names = {}
     if pair_by == "seed":
-        names = {"baseline_runs": {seed_of(r): r for r in baseline}, "variant_runs": {seed_of(r): r for r in variant}}
-        baseline, variant = by_seed(baseline), by_seed(variant)
+        (baseline_runs, baseline), (variant_runs, variant) = by_seed(baseline), by_seed(variant)
     runs = sorted(set(baseline) & set(variant))
     if not runs:
         raise ValueError(f"no {pair_by} is scored on both sides: baseline {sorted(baseline)}, "
@@ -97,8 +95,8 @@ def compare(baseline, variant, pair_by="run"):
             out["modes"][mode]["pr_auc_difference"] = out["modes"][mode]["test_pr_auc"]["difference"]
             out["modes"][mode]["f1_difference"] = out["modes"][mode]["test_f1"]["difference"]
     if pair_by == "seed":
-        out["seeds"] = runs
-        out.update({key: [names[key][seed] for seed in runs] for key in names})
+        out.update(seeds=runs, baseline_runs=[baseline_runs[seed] for seed in runs],
+                   variant_runs=[variant_runs[seed] for seed in runs])
     return out
 
 

@@ -70,27 +70,28 @@ def main(argv=None):
             parser.error(f"{args.config}: hecl.enabled is false, no contrastive terms to measure")
         pairs = load_experiment_data(config.data, show_progress=False).train
         source, options = f"IDRiD, {len(pairs)} training images, authors' scale", {}
+    from hecl_keras.models.build import build_model, hecl_segmenter
+
     threshold, grid = (0.05, 4) if args.smoke else (0.3, 5)
-    model = None
+
+    def with_terms(backbone):
+        """``backbone`` with the config's terms (--config), else the command line's."""
+        if args.config:
+            return hecl_segmenter(backbone, config.hecl)
+        return HECLSegmenter(backbone, alpha=args.alpha, temperature=args.temperature, grid=grid,
+                             threshold=threshold)
+
     if args.model:
         from hecl_keras.saving import load_model
 
         trained = load_model(args.model)
-        model = trained if isinstance(trained, HECLSegmenter) else None
-        backbone, label = trained.backbone, args.model
+        model = trained if isinstance(trained, HECLSegmenter) else with_terms(trained.backbone)
+        label = args.model
     elif args.config:
-        from hecl_keras.models.build import build_model
-
         model, label = build_model(config), f"fresh model of {args.config}"
     else:
-        backbone, label = get_backbone("unet_plus_plus", base_filters=args.base_filters, **options), "fresh model"
-    if model is None and args.config:
-        h = config.hecl
-        model = HECLSegmenter(backbone, alpha=h.alpha, temperature=h.temperature, grid=h.grid, threshold=h.threshold,
-                              projection_dim=h.projection_dim, sampling=h.sampling, k=h.k, form=h.form)
-    elif model is None:
-        model = HECLSegmenter(backbone, alpha=args.alpha, temperature=args.temperature, grid=grid,
-                              threshold=threshold)
+        model = with_terms(get_backbone("unet_plus_plus", base_filters=args.base_filters, **options))
+        label = "fresh model"
     args.alpha, args.temperature = model.alpha, model.temperature
     sup_loss = get_supervised_loss(args.loss)
     batches = AugmentedBatches(pairs, args.batch, AugmentConfig(crop_size=(args.crop, args.crop)), repeats=100,

@@ -45,16 +45,20 @@ def build_model(config) -> Segmenter:
             raise ConfigError(f"augment.crop_size {config.augment.crop_size} must be multiples of {stride} "
                              f"for backbone {m.backbone!r}.")
     backbone = get_backbone(m.backbone, **options)
-    if config.hecl.enabled:
-        from hecl_keras.models.hecl import HECLSegmenter
+    return hecl_segmenter(backbone, config.hecl) if config.hecl.enabled else Segmenter(backbone)
 
-        h = config.hecl
-        return HECLSegmenter(backbone, alpha=h.alpha, temperature=h.temperature, grid=h.grid,
-                             threshold=h.threshold, use_density=h.use_density, use_edge=h.use_edge,
-                             sampling=h.sampling, k=h.k, form=h.form,
-                             gather_across_replicas=h.gather_across_replicas, projection_dim=h.projection_dim,
-                             alpha_schedule=bool(h.alpha_off_epochs or h.alpha_ramp_epochs))
-    return Segmenter(backbone)
+
+def hecl_segmenter(backbone, hecl):
+    """``backbone`` wrapped by a :class:`~hecl_keras.models.hecl.HECLSegmenter` with the settings of a config's
+    ``hecl`` section (:class:`~hecl_keras.config.HECLConfig`)."""
+    from hecl_keras.models.hecl import HECLSegmenter
+
+    h = hecl
+    return HECLSegmenter(backbone, alpha=h.alpha, temperature=h.temperature, grid=h.grid,
+                         threshold=h.threshold, use_density=h.use_density, use_edge=h.use_edge,
+                         sampling=h.sampling, k=h.k, form=h.form,
+                         gather_across_replicas=h.gather_across_replicas, projection_dim=h.projection_dim,
+                         alpha_schedule=bool(h.alpha_off_epochs or h.alpha_ramp_epochs))
 
 
 def build_compiled_model(config) -> Segmenter:
