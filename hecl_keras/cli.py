@@ -131,7 +131,8 @@ def _cmd_export(args):
     model = load_model(args.model)
     preprocess = dataclasses.asdict(preprocess_config(config.data)) if config else None
     threshold = resolve_threshold(model, config, args.threshold)
-    inference = {"overlap": config.eval.overlap, "tta": config.eval.tta} if config else {}
+    inference = ({"overlap": config.eval.overlap, "tta": config.eval.tta, "fov_margin": config.eval.fov_margin}
+                 if config else {})
     path = export_saved_model(model, args.out, args.version, size, threshold, preprocess, **inference)
     print(f"mask output at probability threshold {threshold:.4f}", file=sys.stderr)
     print(f"SavedModel written to {path} (serve with --model_base_path={Path(args.out).resolve()})")

@@ -202,12 +202,17 @@ class EvalConfig:
         tta: test-time augmentation of whole-image prediction: ``none``, ``hflip`` (2 views), ``flips`` (4) or
             ``d4`` (8; :mod:`hecl_keras.inference.tta`). Used for the validation-chosen threshold after training
             too. Configs of earlier versions say ``tta_flip: true/false`` (read as ``hflip``/``none``).
+        fov_margin: probabilities outside the field of view or within this fraction of its radius from its rim
+            are set to 0 (:func:`hecl_keras.data.geometry.fov_margin_keep`); 0 (the default) keeps every pixel.
+            Applied wherever the config's predictor is (the threshold chosen after training, evaluation,
+            ``hecl predict``, the exported SavedModel's ``hecl predict``).
     """
 
     overlap: float = 0.25
     tta: str = "none"
     threshold: typing.Optional[float] = None
     min_lesion_tolerance: float = 0.01
+    fov_margin: float = 0.0
     after_training: typing.List[str] = dataclasses.field(default_factory=lambda: ["val"])
 
 
@@ -356,6 +361,8 @@ def _value_checks(c):
         (0 <= e.overlap < 1, f"eval.overlap must be in [0, 1). Received: {e.overlap}"),
         (e.tta in TTA_MODES, f"eval.tta must be one of {TTA_MODES}. Received: {e.tta!r}"),
         (e.min_lesion_tolerance >= 0, f"eval.min_lesion_tolerance must be >= 0. Received: {e.min_lesion_tolerance}"),
+        (0 <= e.fov_margin < 1, f"eval.fov_margin must be in [0, 1) (a fraction of the FOV radius). Received: "
+                                f"{e.fov_margin}"),
     ]
 
 

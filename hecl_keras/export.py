@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def export_saved_model(model, out_dir, version=1, input_size=(512, 512), threshold=0.5, preprocess=None,
-                       min_lesion_pixels=None, overlap=0.25, tta="none"):
+                       min_lesion_pixels=None, overlap=0.25, tta="none", fov_margin=0.0):
     """Writes ``out_dir/<version>/`` (SavedModel) and returns that path.
 
     Args:
@@ -35,6 +35,7 @@ def export_saved_model(model, out_dir, version=1, input_size=(512, 512), thresho
         overlap: float. Tile overlap recorded for ``hecl predict``.
         tta: str. Test-time augmentation mode recorded for ``hecl predict`` (:mod:`hecl_keras.inference.tta`;
             the signatures themselves predict one view).
+        fov_margin: float. The rim band ``hecl predict`` drops (``eval.fov_margin``; the signatures see tiles).
     """
     import keras
     import tensorflow as tf
@@ -78,7 +79,7 @@ def export_saved_model(model, out_dir, version=1, input_size=(512, 512), thresho
         {"input_size": [h, w], "threshold": threshold, "preprocess": preprocess or {},
          "min_lesion_pixels": float(min_lesion_pixels if min_lesion_pixels is not None
                                     else getattr(model, "min_lesion_pixels", None) or 0.0),
-         "overlap": float(overlap), "tta": resolve_tta(tta)}, indent=2))
+         "overlap": float(overlap), "tta": resolve_tta(tta), "fov_margin": float(fov_margin)}, indent=2))
     return path
 
 

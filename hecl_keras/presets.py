@@ -45,7 +45,7 @@ def inference_settings(config) -> dict:
     """The settings that turn a photograph into a prediction (``preprocessing.json``)."""
     return {"preprocess": dataclasses.asdict(preprocess_config(config.data)),
             "tile_size": list(config.augment.crop_size), "overlap": config.eval.overlap,
-            "tta": config.eval.tta, "input_range": "RGB float32 in [0, 1]"}
+            "tta": config.eval.tta, "fov_margin": config.eval.fov_margin, "input_range": "RGB float32 in [0, 1]"}
 
 
 def _model_card(name, model, config, meta):

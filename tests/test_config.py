@@ -25,6 +25,7 @@ def test_defaults_and_overrides(tmp_path):
     ("augment.crop_sampling=random", "augment.crop_sampling must be one of"),
     ("eval.threshold=1.5", r"eval.threshold must be in \(0, 1\)"),
     ("eval.tta=rotate", "eval.tta must be one of"),
+    ("eval.fov_margin=1", r"eval.fov_margin must be in \[0, 1\)"),
     ("eval.tta_flip=true eval.tta=d4", "eval.tta_flip: true .* contradicts eval.tta: 'd4'"),
     ("train.epochs=[3", "the value is not valid YAML"),
     ("train.epochs=three", "train.epochs: expected an integer"),

@@ -51,9 +51,11 @@ def test_exported_model_predicts_with_the_runs_tta_unless_told(exported):
     meta_path = exported / "3" / "assets.extra" / "hecl.json"
     meta = json.loads(meta_path.read_text())
     assert load_predictor(exported)[0].tta == "none"
-    meta_path.write_text(json.dumps({**meta, "tta": "flips"}))
+    assert load_predictor(exported)[0].fov_margin == 0.0 == meta["fov_margin"]
+    meta_path.write_text(json.dumps({**meta, "tta": "flips", "fov_margin": 0.05}))
     try:
         assert load_predictor(exported)[0].tta == "flips"
+        assert load_predictor(exported)[0].fov_margin == 0.05
         assert load_predictor(exported, tta="hflip")[0].tta == "hflip"
     finally:
         meta_path.write_text(json.dumps(meta))

@@ -45,3 +45,37 @@ def test_preprocess_short_side():
     img, m, t = preprocess_arrays(image, mask, PreprocessConfig(short_side=128))
     assert min(img.shape[:2]) == 128 and img.shape[:2] == m.shape and m.dtype == bool
     assert t.size == img.shape[:2]
+
+
+def _brute_rim_fraction(fov, radius):
+    """Each FOV pixel's Euclidean distance to the nearest non-FOV pixel of the frame, over ``radius`` (NumPy)."""
+    ys, xs = np.nonzero(~fov)
+    out = np.zeros(fov.shape)
+    for y, x in zip(*np.nonzero(fov)):
+        out[y, x] = np.sqrt(((ys - y) ** 2 + (xs - x) ** 2).min()) / radius
+    return out
+
+
+@pytest.mark.parametrize("height", [44, 30])  # the whole disc; a disc the frame clips at top and bottom
+def test_rim_distance_fraction_is_the_distance_to_the_rim_inside_the_frame(height):
+    from hecl_keras.data.geometry import rim_distance_fraction
+
+    yy, xx = np.mgrid[0:height, 0:50]
+    fov = (yy - height / 2 + 0.5) ** 2 + (xx - 24.5) ** 2 <= 20.5 ** 2
+    assert fov.any(axis=0).sum() == 40  # the FOV is 40 columns wide: radius 20
+    got = rim_distance_fraction(fov)
+    np.testing.assert_allclose(got, _brute_rim_fraction(fov, 20.0), atol=1e-5)
+    assert got[~fov].max() == 0 and got.max() == pytest.approx(1.0, abs=0.03)
+    if height == 30:  # where the frame clips the disc, its edge is not rim: the top row's middle is deep inside
+        assert got[0, 25] > 0.5
+
+
+def test_fov_margin_keep_drops_the_rim_band_and_nothing_without_a_fov():
+    from hecl_keras.data.geometry import fov_margin_keep, fov_mask
+
+    image, _ = synthetic_fundus(200, 260, seed=1)
+    fov = fov_mask(image)
+    keep = fov_margin_keep(image, 0.1)
+    assert not (keep & ~fov).any() and (fov & ~keep).any() and keep[100, 130]
+    assert fov_margin_keep(image, 0.0).sum() == fov.sum()
+    assert fov_margin_keep(np.zeros_like(image), 0.1) is None

@@ -101,3 +101,16 @@ def test_choose_threshold_takes_a_tta_mode_in_place_of_the_configs():
     assert by_argument["val_pr_auc"] == pytest.approx(by_config["val_pr_auc"], abs=1e-12)
     assert by_argument["threshold"] == pytest.approx(by_config["threshold"], abs=1e-12)
     assert abs(by_argument["val_pr_auc"] - plain["val_pr_auc"]) > 1e-6  # the mode changed the predictions
+
+
+def test_predictor_fov_margin_zeroes_the_rim_band_only():
+    from hecl_keras.data.geometry import fov_margin_keep
+
+    image, _ = synthetic_fundus(150, 200, seed=0)
+    plain = Predictor(red_channel, (32, 32), PreprocessConfig(short_side=64))(image)
+    margined = Predictor(red_channel, (32, 32), PreprocessConfig(short_side=64), fov_margin=0.1)(image)
+    keep = fov_margin_keep(image, 0.1)
+    np.testing.assert_array_equal(margined[keep], plain[keep])
+    assert (margined[~keep] == 0).all() and (plain[~keep] > 0).any()
+    with pytest.raises(ValueError, match="fov_margin"):
+        Predictor(red_channel, (32, 32), fov_margin=1.0)

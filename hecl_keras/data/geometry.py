@@ -129,6 +129,40 @@ def fov_warning(image: np.ndarray, threshold: int = 20, min_fraction: float = 0.
     return None
 
 
+def rim_distance_fraction(fov: np.ndarray) -> np.ndarray:
+    """Each field-of-view pixel's distance to the FOV's rim, as a fraction of the FOV radius.
+
+    The rim is the border between the FOV and the dark margin inside the frame: where a frame's edge
+    clips the FOV (IDRiD's top and bottom), that edge is not rim. The radius is half the FOV's width.
+
+    Args:
+        fov: (H, W) bool field of view (:func:`fov_mask`).
+
+    Returns:
+        (H, W) float32: 0 outside the FOV, about 1 at its centre (larger where no rim is in the frame).
+    """
+    fov = np.asarray(fov, bool)
+    columns = np.flatnonzero(fov.any(axis=0))
+    if columns.size == 0:
+        return np.zeros(fov.shape, np.float32)
+    radius = (columns[-1] - columns[0] + 1) / 2.0
+    distance = cv2.distanceTransform(fov.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return (distance / radius).astype(np.float32)
+
+
+def fov_margin_keep(image: np.ndarray, margin: float, threshold: int = 20):
+    """(H, W) bool: the pixels of a photograph's field of view at least ``margin`` FOV radii from its rim, or
+    ``None`` when the photograph has no field of view (then nothing is to be dropped).
+
+    ``eval.fov_margin``: probabilities outside this region are set to 0 (false alarms on the rim's glare
+    and on the dark margin). ``image``: (H, W, 3) uint8 RGB; ``threshold``: ``data.fov_threshold``.
+    """
+    fov = fov_mask(image, threshold)
+    if not fov.any():
+        return None
+    return fov & (rim_distance_fraction(fov) >= margin)
+
+
 def find_fov(image: np.ndarray, threshold: int = 20, margin: float = 0.01):
     """Finds the bounding box of a fundus photograph's field of view.
 

@@ -43,7 +43,7 @@ def saved_model_dir(path):
 def load_predictor(model_path, config_path=None, overlap=None, tta=None):
     """A :class:`~hecl_keras.inference.Predictor` for a ``.keras`` file, a preset folder or a SavedModel folder.
 
-    Tile size, working scale, overlap and test-time augmentation come from the run's (or preset's)
+    Tile size, working scale, overlap, test-time augmentation and the rim margin come from the run's (or preset's)
     ``config.yaml`` or from ``assets.extra/hecl.json`` (SavedModel written by ``hecl export``); ``overlap``
     and ``tta`` override them.
     """
@@ -60,7 +60,8 @@ def load_predictor(model_path, config_path=None, overlap=None, tta=None):
         pre = PreprocessConfig(**fn.meta.get("preprocess", {})) if fn.meta.get("preprocess") else PreprocessConfig()
         return Predictor(fn, fn.input_size, pre, fn.meta.get("overlap", 0.25) if overlap is None else overlap,
                          fn.meta.get("tta", "none") if tta is None else tta,
-                         min_lesion_pixels=fn.meta.get("min_lesion_pixels", 0.0)), fn.meta.get("threshold", 0.5)
+                         min_lesion_pixels=fn.meta.get("min_lesion_pixels", 0.0),
+                         fov_margin=fn.meta.get("fov_margin", 0.0)), fn.meta.get("threshold", 0.5)
     if not model_path.is_file() and not is_preset(model_path):
         raise FileNotFoundError(f"No model at {model_path} (expected a .keras file, a preset folder or a SavedModel "
                                 "folder)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hecl_keras.data.geometry import plan_crop_resize
+from hecl_keras.data.geometry import fov_margin_keep, plan_crop_resize
 from hecl_keras.data.normalize import normalize_colour
 from hecl_keras.data.preprocess import PreprocessConfig, preprocess_config
 from hecl_keras.inference.sliding_window import predict_tiled
@@ -53,10 +53,12 @@ class Predictor:
             :mod:`hecl_keras.inference.tta`); a bool as the old ``tta_flip``.
         min_lesion_pixels: float. The image-level answer's minimum lesion size, working-scale pixels
             (:mod:`hecl_keras.inference.image_level`); 0 keeps every predicted blob.
+        fov_margin: float in [0, 1). Probabilities outside the field of view or within this fraction of its
+            radius from its rim are set to 0 (``eval.fov_margin``); 0 keeps every pixel.
     """
 
     def __init__(self, predict_fn, tile_size=(512, 512), preprocess=PreprocessConfig(), overlap=0.25,
-                 tta="none", batch_size=4, min_lesion_pixels=0.0):
+                 tta="none", batch_size=4, min_lesion_pixels=0.0, fov_margin=0.0):
         self.predict_fn = predict_fn if not hasattr(predict_fn, "layers") else keras_predict_fn(predict_fn)
         self.tile_size = tuple(tile_size)
         self.preprocess = preprocess
@@ -64,13 +66,17 @@ class Predictor:
         self.tta = resolve_tta(tta)
         self.batch_size = batch_size
         self.min_lesion_pixels = float(min_lesion_pixels or 0.0)
+        self.fov_margin = float(fov_margin or 0.0)
+        if not 0 <= self.fov_margin < 1:
+            raise ValueError(f"fov_margin must be in [0, 1) (a fraction of the FOV radius). Received: {fov_margin}")
 
     @classmethod
     def from_config(cls, predict_fn, config, overlap=None, tta=None, min_lesion_pixels=0.0):
         """The predictor a run's config implies: its crop size as tiles, its working scale, its eval settings."""
         return cls(predict_fn, tuple(config.augment.crop_size), preprocess_config(config.data),
                    config.eval.overlap if overlap is None else overlap,
-                   config.eval.tta if tta is None else tta, min_lesion_pixels=min_lesion_pixels)
+                   config.eval.tta if tta is None else tta, min_lesion_pixels=min_lesion_pixels,
+                   fov_margin=config.eval.fov_margin)
 
     @classmethod
     def for_model(cls, model, config, overlap=None, tta=None):
@@ -98,7 +104,12 @@ class Predictor:
         """``(probabilities (H, W) float32, working/original linear scale)`` of a photograph (H,W,3) uint8,
         planning its FOV crop once (``__call__`` plus :meth:`scale_of` would plan it twice)."""
         work, t = self.working(image)
-        return t.invert(self.predict_working(work)), t.scale
+        prob = t.invert(self.predict_working(work))
+        if self.fov_margin > 0:
+            keep = fov_margin_keep(image, self.fov_margin, self.preprocess.fov_threshold)
+            if keep is not None:
+                prob = np.where(keep, prob, np.float32(0))
+        return prob, t.scale
 
     def predict_working(self, working_image):
         return predict_tiled(self.predict_fn, working_image, self.tile_size, self.overlap, self.tta,
