@@ -134,3 +134,26 @@ def test_gradient_scale_measures_a_configs_model_with_its_own_terms(capsys):
     assert any(row[0] == "L_sup" for row in table_rows(out))
     with pytest.raises(SystemExit):
         gradient_scale.main(["--config", "configs/quickstart.yaml", "--batches", "1"])  # hecl.enabled is false
+
+
+def test_fov_margin_rows_drop_a_rim_blob_and_keep_the_centre_lesion():
+    """One image, a lesion at the centre and a false blob on the FOV rim: the margin removes the blob (1 -> 0 false
+    blobs), drops no lesion pixel, and the threshold is chosen again on validation at each margin."""
+    import numpy as np
+
+    from benchmarks.fov_margin import margin_rows
+    from hecl_keras.data.geometry import rim_distance_fraction
+
+    yy, xx = np.mgrid[0:101, 0:101]
+    fov = (yy - 50) ** 2 + (xx - 50) ** 2 <= 45 ** 2
+    rim = rim_distance_fraction(fov)
+    truth = (yy - 50) ** 2 + (xx - 50) ** 2 <= 3 ** 2  # 29 px
+    prob = np.where(truth, 0.9, 0.05).astype(np.float32)
+    prob[6:9, 35:66] = 0.95  # a larger, surer blob along the top of the rim (rows 5-95 are the FOV's height)
+    assert (rim[6:9, 35:66] < 0.1).all()
+    item = (prob, truth, 1.0, rim)
+    rows = margin_rows([item], [item], [(prob, 1.0, rim)], (0.0, 0.1), tolerance=0.0)
+    assert [r["test_fp_blobs"] for r in rows] == [1.0, 0.0]
+    assert [r["test_lesion_pixels_dropped"] for r in rows] == [0, 0]
+    assert rows[0]["test_pr_auc"] < rows[1]["test_pr_auc"] == pytest.approx(1.0, abs=1e-3)
+    assert [r["negative_blobs"] for r in rows] == [2.0, 1.0] and rows[1]["negatives_said_yes"] == 1
