@@ -177,3 +177,28 @@ def test_the_hecl_study_differs_from_the_supervised_study_in_the_hecl_section_al
         assert with_hecl == supervised and hecl["enabled"]
     assert not resolved("hecl_effb0_e60", "effb0_det_e60_pd")[1]["use_edge"]
     assert not resolved("hecl_effb0_e60", "effb0_det_e60_de")[1]["use_density"]
+
+
+def test_the_camera_study_reuses_the_recipe_runs_and_changes_one_setting_per_variant():
+    """camera_e60.yaml's baseline must resolve to effb0_e60_det.yaml's (the runner reuses those runs by name), and
+    each variant must differ from it in its one setting alone."""
+    from pathlib import Path
+
+    import yaml
+
+    from hecl_keras.config import config_to_dict
+
+    repo = Path(__file__).resolve().parents[1]
+
+    def resolved(name, variant):
+        study = yaml.safe_load((repo / f"benchmarks/studies/{name}.yaml").read_text())
+        return config_to_dict(load_config(repo / study["config"], study["set"] + study["variants"][variant]))
+
+    baseline = resolved("camera_e60", "effb0_det_e60_swa")
+    assert baseline == resolved("effb0_e60_det", "effb0_det_e60_swa")
+    for variant, (section, key, value) in {"effb0_det_e60_gamma": ("augment", "gamma", 0.75),
+                                           "effb0_det_e60_fovstd": ("data", "normalize", "fov_standardize")}.items():
+        changed = resolved("camera_e60", variant)
+        assert changed[section][key] == value != baseline[section][key]
+        changed[section][key] = baseline[section][key]
+        assert changed == baseline
