@@ -62,7 +62,9 @@ def _model_card(name, model, config, meta):
              f"{meta['min_lesion_pixels']:g} working-scale pixels is left.",
              f"- Input: photographs of any size; cropped to the field of view, resized to a short side of "
              f"{config.data.short_side}, predicted in {config.augment.crop_size[0]}x{config.augment.crop_size[1]} "
-             f"tiles (overlap {config.eval.overlap}).", "",
+             f"tiles (overlap {config.eval.overlap})"
+             + (f"; probabilities within {config.eval.fov_margin:g} of the field of view's radius from its rim are "
+                "set to 0." if config.eval.fov_margin else "."), "",
              "## Training data", "", f"- Source: `{meta['training'].get('data_source')}`.",
              f"- Split: {json.dumps(meta['training'].get('split_sizes', {}))}.",
              f"- Epochs: {meta['training'].get('epochs')}; seed {config.train.seed}.", ""]

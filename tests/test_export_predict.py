@@ -193,7 +193,9 @@ def test_hecl_train_writes_a_preset_that_round_trips_exactly(trained, tmp_path):
     assert meta["decision_threshold"] == pytest.approx(best.decision_threshold) and meta["threshold_from_validation"]
     assert meta["training"]["split_sizes"]["val"] >= 1 and "licence" in meta
     run_config = load_config(trained.parents[1] / "config.yaml")
-    assert json.loads((preset / "preprocessing.json").read_text())["tile_size"] == run_config.augment.crop_size
+    settings = json.loads((preset / "preprocessing.json").read_text())
+    assert settings["tile_size"] == run_config.augment.crop_size
+    assert settings["fov_margin"] == run_config.eval.fov_margin == 0.0
     assert "Decision threshold" in (preset / "README.md").read_text()
     x = np.random.default_rng(0).random((2, 64, 64, 3)).astype("float32")
     loaded = from_preset(preset)
@@ -236,3 +238,20 @@ def test_preset_errors_name_the_folder(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(DataError, match="version 99 is not one this hecl-keras"):
         from_preset(tmp_path)
+
+
+def test_a_presets_rim_margin_reaches_its_predictor(trained, tmp_path):
+    """eval.fov_margin in a preset's config.yaml is what load_predictor applies."""
+    import dataclasses
+    import shutil
+
+    from hecl_keras.config import save_config
+    from hecl_keras.inference.loading import load_predictor
+
+    preset = tmp_path / "preset"
+    shutil.copytree(trained.parents[1] / "preset", preset)
+    config = load_config(preset / "config.yaml")
+    save_config(dataclasses.replace(config, eval=dataclasses.replace(config.eval, fov_margin=0.05)),
+                preset / "config.yaml")
+    assert load_predictor(preset)[0].fov_margin == 0.05
+    assert load_predictor(trained)[0].fov_margin == 0.0
