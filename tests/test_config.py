@@ -154,9 +154,8 @@ def test_predict_tta_option(argv, tta):
     assert args.tta == tta and args.inputs == ["photos/"]
 
 
-def test_the_hecl_study_differs_from_the_supervised_study_in_the_hecl_section_alone():
-    """hecl_effb0_e60.yaml is paired by seed with effb0_e60_det.yaml's runs: every setting but hecl.* (and the name
-    and the search space) must be the same, or the paired difference is not HECL's."""
+def study_config(name, variant=None):
+    """The resolved config (as a dict) of one variant (default: the baseline) of ``benchmarks/studies/<name>.yaml``."""
     from pathlib import Path
 
     import yaml
@@ -164,11 +163,17 @@ def test_the_hecl_study_differs_from_the_supervised_study_in_the_hecl_section_al
     from hecl_keras.config import config_to_dict
 
     repo = Path(__file__).resolve().parents[1]
+    study = yaml.safe_load((repo / f"benchmarks/studies/{name}.yaml").read_text())
+    return config_to_dict(load_config(repo / study["config"],
+                                      study["set"] + study["variants"][variant or study["baseline"]]))
+
+
+def test_the_hecl_study_differs_from_the_supervised_study_in_the_hecl_section_alone():
+    """hecl_effb0_e60.yaml is paired by seed with effb0_e60_det.yaml's runs: every setting but hecl.* (and the name
+    and the search space) must be the same, or the paired difference is not HECL's."""
 
     def resolved(name, variant=None):
-        study = yaml.safe_load((repo / f"benchmarks/studies/{name}.yaml").read_text())
-        config = config_to_dict(load_config(repo / study["config"],
-                                            study["set"] + study["variants"][variant or study["baseline"]]))
+        config = study_config(name, variant)
         return {k: v for k, v in config.items() if k not in ("name", "hecl", "tune")}, config["hecl"]
 
     supervised, _ = resolved("effb0_e60_det")
@@ -182,23 +187,11 @@ def test_the_hecl_study_differs_from_the_supervised_study_in_the_hecl_section_al
 def test_the_camera_study_reuses_the_recipe_runs_and_changes_one_setting_per_variant():
     """camera_e60.yaml's baseline must resolve to effb0_e60_det.yaml's (the runner reuses those runs by name), and
     each variant must differ from it in its one setting alone."""
-    from pathlib import Path
-
-    import yaml
-
-    from hecl_keras.config import config_to_dict
-
-    repo = Path(__file__).resolve().parents[1]
-
-    def resolved(name, variant):
-        study = yaml.safe_load((repo / f"benchmarks/studies/{name}.yaml").read_text())
-        return config_to_dict(load_config(repo / study["config"], study["set"] + study["variants"][variant]))
-
-    baseline = resolved("camera_e60", "effb0_det_e60_swa")
-    assert baseline == resolved("effb0_e60_det", "effb0_det_e60_swa")
+    baseline = study_config("camera_e60")
+    assert baseline == study_config("effb0_e60_det")
     for variant, (section, key, value) in {"effb0_det_e60_gamma": ("augment", "gamma", 0.75),
                                            "effb0_det_e60_fovstd": ("data", "normalize", "fov_standardize")}.items():
-        changed = resolved("camera_e60", variant)
+        changed = study_config("camera_e60", variant)
         assert changed[section][key] == value != baseline[section][key]
         changed[section][key] = baseline[section][key]
         assert changed == baseline
