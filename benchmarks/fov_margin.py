@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -110,28 +111,17 @@ def _smoke():
 
 
 def _predictions(run, checkpoint, tta, count):
-    from pathlib import Path
-
     from benchmarks.domain_shift import lesion_free_photographs
-    from hecl_keras.config import load_config
-    from hecl_keras.data.experiment import load_experiment_data
+    from benchmarks.run_inputs import load_run, predict_split
     from hecl_keras.inference.predictor import Predictor, keras_predict_fn
-    from hecl_keras.progress import Progress
-    from hecl_keras.saving import load_model
 
-    config = load_config(Path(run) / "config.yaml", [f"eval.tta={tta}"] if tta else [])
-    model = load_model(Path(run) / "checkpoints" / checkpoint)
+    model, config, data = load_run(run, checkpoint, [f"eval.tta={tta}"] if tta else [], show_progress=False)
     predictor = Predictor.from_config(keras_predict_fn(model), config)
     fov_threshold = predictor.preprocess.fov_threshold
-    data = load_experiment_data(config.data, show_progress=False)
-    out = {}
-    for name in ("val", "test"):
-        bar = Progress(len(data.split[name]), f"{Path(run).name}: predicting {name} (tta {predictor.tta})")
-        out[name] = []
-        for n, (sample_id, image, mask) in enumerate(data.originals(name), 1):
-            prob, scale = predictor.predict_with_scale(image)
-            out[name].append((prob, mask.astype(bool), scale, _rim(image, fov_threshold)))
-            bar(n, item=str(sample_id))
+    out = {name: predict_split(predictor, data, name, Path(run).name,
+                               lambda image, mask, prob, scale: (prob, mask.astype(bool), scale,
+                                                                 _rim(image, fov_threshold)))
+           for name in ("val", "test")}
     out["negatives"] = []
     for image, _ in lesion_free_photographs(count, 1424, 2144):  # IDRiD's aspect at half its size
         prob, scale = predictor.predict_with_scale(image)

@@ -64,27 +64,15 @@ def _smoke():
 def _predictions(run):
     from pathlib import Path
 
-    from hecl_keras.config import load_config
-    from hecl_keras.data.experiment import load_experiment_data
+    from benchmarks.run_inputs import load_run, predict_split
     from hecl_keras.inference.predictor import Predictor, keras_predict_fn, resolve_threshold
-    from hecl_keras.progress import Progress
-    from hecl_keras.saving import load_model
 
-    config = load_config(Path(run) / "config.yaml")
-    model = load_model(Path(run) / "checkpoints" / "best.keras")
+    model, config, data = load_run(run)
     threshold = resolve_threshold(model, None)
     predictor = Predictor.from_config(keras_predict_fn(model), config)
-    data = load_experiment_data(config.data)
-    out = {}
-    for name in ("val", "test"):
-        ids = data.split[name]
-        bar = Progress(len(ids), f"{Path(run).name}: predicting {name}")
-        out[name] = []
-        for n, (_, image, mask) in enumerate(data.originals(name), 1):
-            prob, scale = predictor.predict_with_scale(image)
-            out[name].append((prob, mask.astype(bool), threshold, scale))
-            bar(n, len(ids), "")
-    return out
+    return {name: predict_split(predictor, data, name, Path(run).name,
+                                lambda image, mask, prob, scale: (prob, mask.astype(bool), threshold, scale))
+            for name in ("val", "test")}
 
 
 def main(argv=None):

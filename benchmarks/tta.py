@@ -91,14 +91,10 @@ def summary(results):
 
 
 def _run_inputs(run, checkpoint="best.keras"):
-    from hecl_keras.config import load_config
-    from hecl_keras.data.experiment import load_experiment_data
-    from hecl_keras.saving import load_model
+    from benchmarks.run_inputs import load_run
 
-    config = load_config(Path(run) / "config.yaml")
-    data = load_experiment_data(config.data)
-    return (load_model(Path(run) / "checkpoints" / checkpoint), config, list(data.originals("val")),
-            list(data.originals("test")))
+    model, config, data = load_run(run, checkpoint)
+    return model, config, list(data.originals("val")), list(data.originals("test"))
 
 
 def _smoke_inputs():

@@ -255,3 +255,29 @@ def test_a_presets_rim_margin_reaches_its_predictor(trained, tmp_path):
                 preset / "config.yaml")
     assert load_predictor(preset)[0].fov_margin == 0.05
     assert load_predictor(trained)[0].fov_margin == 0.0
+
+
+def test_run_scoring_benchmarks_read_a_trained_run(trained, capsys):
+    """benchmarks.run_inputs (shared by tta, fov_margin, min_lesion_size) on a real run folder: one prediction per
+    val/test image at full resolution, and a clear error for a checkpoint the run does not have."""
+    from benchmarks import fov_margin, min_lesion_size, tta
+    from benchmarks.run_inputs import load_run, predict_split
+    from hecl_keras.inference.predictor import Predictor, keras_predict_fn
+
+    run = trained.parent.parent
+    model, config, data = load_run(run, overrides=["eval.tta=hflip"], show_progress=False)
+    predictor = Predictor.from_config(keras_predict_fn(model), config)
+    assert predictor.tta == "hflip"
+    shapes = predict_split(predictor, data, "val", "run", lambda image, mask, prob, scale: (image.shape, prob.shape))
+    assert len(shapes) == len(data.split["val"]) > 0
+    assert all(image[:2] == prob for image, prob in shapes)
+    with pytest.raises(FileNotFoundError, match="has no nope.keras .*best.keras"):
+        load_run(run, "nope.keras")
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        load_run(run / "checkpoints")
+
+    tta.main([str(run), "--modes", "none"])
+    min_lesion_size.main([str(run), "--tolerance", "0"])
+    fov_margin.main([str(run), "--margins", "0", "0.05", "--negatives", "1"])
+    printed = capsys.readouterr().out
+    assert printed.count(run.name) >= 3 and "| none |" in printed

@@ -1,0 +1,59 @@
+"""What the run-scoring benchmarks share: a run folder's model, config and data, and one pass of full-resolution
+predictions over a split (``tta.py``, ``fov_margin.py``, ``min_lesion_size.py``).
+
+A run folder is what ``hecl train`` writes: ``config.yaml`` and ``checkpoints/<name>.keras``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def load_run(run, checkpoint="best.keras", overrides=(), show_progress=True):
+    """``(model, config, data)`` of a run folder.
+
+    Args:
+        run: the run folder.
+        checkpoint: file name in its ``checkpoints/``.
+        overrides: dotted ``key=value`` settings applied over its ``config.yaml`` (e.g. ``["eval.tta=d4"]``).
+        show_progress: show the data loading's progress bar.
+
+    Returns:
+        the Keras model, the run's :class:`~hecl_keras.config.ExperimentConfig` and its
+        :class:`~hecl_keras.data.experiment.ExperimentData` (the split the run was trained with).
+    """
+    from hecl_keras.config import load_config
+    from hecl_keras.data.experiment import load_experiment_data
+    from hecl_keras.saving import load_model
+
+    path = Path(run)
+    if not (path / "config.yaml").is_file():
+        raise FileNotFoundError(f"{path} is not a run folder: no config.yaml")
+    if not (path / "checkpoints" / checkpoint).is_file():
+        found = sorted(p.name for p in (path / "checkpoints").glob("*.keras"))
+        raise FileNotFoundError(f"{path}/checkpoints has no {checkpoint} (it has: {', '.join(found) or 'nothing'})")
+    config = load_config(path / "config.yaml", list(overrides))
+    data = load_experiment_data(config.data, show_progress=show_progress)
+    return load_model(path / "checkpoints" / checkpoint), config, data
+
+
+def predict_split(predictor, data, split, label, keep):
+    """Predict every original-resolution image of a split once; what ``keep`` returns, in split order.
+
+    Args:
+        predictor: a :class:`~hecl_keras.inference.predictor.Predictor`.
+        data: an ``ExperimentData`` (its ``originals(split)`` yields ``(id, image (H,W,3) uint8, mask (H,W))``).
+        split: ``"val"`` or ``"test"``.
+        label: the progress bar's prefix (e.g. the run's name).
+        keep: ``keep(image, mask, prob (H,W) float32, scale)`` -> what to store for the image; it sees the image,
+            so nothing of it need be kept (39 IDRiD originals are 1.4 GB).
+    """
+    from hecl_keras.progress import Progress
+
+    bar = Progress(len(data.split[split]), f"{label}: predicting {split} (tta {predictor.tta})")
+    out = []
+    for n, (sample_id, image, mask) in enumerate(data.originals(split), 1):
+        prob, scale = predictor.predict_with_scale(image)
+        out.append(keep(image, mask, prob, scale))
+        bar(n, item=str(sample_id))
+    return out
