@@ -12,6 +12,7 @@ nothing is chosen on it.
     python -m benchmarks.domain_shift --model runs/idrid_unetpp_cpu/preset
     python -m benchmarks.domain_shift --model A/preset --model B/preset --images 9 --shifts "colour cast" jpeg
     python -m benchmarks.domain_shift --model RUN/checkpoints/best.keras --tta none d4   # both, same images
+    python -m benchmarks.domain_shift --model RUN/checkpoints/best.keras --tta none --set data.tone_target=0.38
     python -m benchmarks.domain_shift --smoke          # tiny, synthetic, untrained (CI)
 """
 
@@ -134,7 +135,7 @@ def _smoke_setup():
     return [("untrained (smoke)", predictor, 0.5)], items, lesion_free_photographs(2, 96, 128)
 
 
-def _chosen_with_tta(model_path, tta):
+def _chosen_with_tta(model_path, tta, overrides=()):
     """A run's predictor with test-time augmentation ``tta``, at the threshold and minimum lesion size chosen
     with that mode on the run's validation split, as ``hecl train`` would have chosen them."""
     from hecl_keras.config import load_config
@@ -145,7 +146,7 @@ def _chosen_with_tta(model_path, tta):
     from hecl_keras.training.trainer import choose_threshold
 
     model = load_model(model_path)  # once: the validation pass and the bench share it
-    config = load_config(run_config_path(model_path), [f"eval.tta={tta}"])
+    config = load_config(run_config_path(model_path), [*overrides, f"eval.tta={tta}"])
     choice = choose_threshold(model, config,
                               list(load_experiment_data(config.data, show_progress=False).originals("val")))
     predictor = Predictor.for_model(model, config)
@@ -166,6 +167,9 @@ def main(argv=None):
     parser.add_argument("--tta", nargs="+", default=[None], metavar="MODE",
                         help="test-time augmentation modes to bench each model with, each at the threshold and minimum "
                              "lesion size chosen with it on the run's validation split (default: the run's eval.tta)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the models' run configs (e.g. data.tone_target=0.38); with --tta the "
+                             "threshold is chosen again with it")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     shifts = ["in-domain"] + [s for s in args.shifts if s != "in-domain"]
@@ -182,8 +186,10 @@ def main(argv=None):
         models = []
         for path in args.model:
             for tta in args.tta:
-                predictor, threshold = load_predictor(path, tta=tta) if tta is None else _chosen_with_tta(path, tta)
-                models.append((path if tta is None else f"{path}, tta {tta}", predictor, threshold))
+                predictor, threshold = (load_predictor(path, tta=tta, overrides=args.set) if tta is None
+                                        else _chosen_with_tta(path, tta, args.set))
+                label = ", ".join([path, *([f"tta {tta}"] if tta else []), *args.set])
+                models.append((label, predictor, threshold))
         config = load_config(run_config_path(args.model[0]), [f"data.source={args.data}"] if args.data else [])
         items = list(evaluation_items(config.data, args.split)[0])[: args.images]
         negatives = lesion_free_photographs(args.negatives, 1424, 2144)  # IDRiD's aspect at half its size

@@ -30,8 +30,11 @@ def _cmd_data_inspect(args):
         for name, s in report["splits"].items():
             lf = s.get("lesion_fraction")
             frac = f"lesion fraction min {lf['min']:.4%} median {lf['median']:.4%} max {lf['max']:.4%}" if lf else ""
+            lum = s.get("central_luminance")
+            tone = (f"; central luminance mean {lum['mean']:.3f} (min {lum['min']:.3f}, max {lum['max']:.3f})"
+                    if lum else "")
             print(f"{name}: {s['images']} images, {s['masks']} masks, {s['pairs']} readable pairs, "
-                  f"sizes {s['image_sizes']}, {s['lesion_free']} lesion-free; {frac}")
+                  f"sizes {s['image_sizes']}, {s['lesion_free']} lesion-free; {frac}{tone}")
         for w in report["warnings"]:
             print(f"WARNING: {w}")
         for p in report["problems"]:

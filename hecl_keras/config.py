@@ -44,6 +44,11 @@ class DataConfig:
         fov_crop: crop to the field of view first.
         normalize: colour normalisation of working images, in training and inference alike:
             ``none``, ``fov_standardize``, ``clahe`` or ``local_mean`` (see ``hecl_keras.data.normalize``).
+        tone_target: None (the default) or a mean luminance in (0, 1): each working image is first raised to the
+            one gamma that brings its central field of view's mean luminance to it
+            (``hecl_keras.data.normalize.match_tone``), in training and inference alike; set at inference only
+            (``hecl evaluate --set``, a copy of the run's config for ``hecl predict``/``hecl export``) it undoes
+            other cameras' gamma for a model trained without it. IDRiD's training images average 0.38.
         val_count: training images held out for validation (model selection).
         split_seed: seed of the validation split.
         cache_dir: preprocessing cache; None: ``$HECL_CACHE_DIR`` or ``~/.cache/hecl_keras``.
@@ -54,6 +59,7 @@ class DataConfig:
     short_side: typing.Optional[int] = 580
     fov_crop: bool = True
     normalize: str = "none"
+    tone_target: typing.Optional[float] = None
     val_count: int = 6
     split_seed: int = 0
     cache_dir: typing.Optional[str] = None
@@ -356,6 +362,8 @@ def _value_checks(c):
         (c.hecl.alpha_ramp in ("linear", "cosine"),
          f"hecl.alpha_ramp must be linear or cosine. Received: {c.hecl.alpha_ramp!r}"),
         (d.normalize in NORMALIZATIONS, f"data.normalize must be one of {NORMALIZATIONS}. Received: {d.normalize!r}"),
+        (d.tone_target is None or 0 < d.tone_target < 1,
+         f"data.tone_target must be null or in (0, 1) (a mean luminance). Received: {d.tone_target}"),
         (d.short_side is None or d.short_side >= 1, f"data.short_side must be >= 1. Received: {d.short_side}"),
         (e.threshold is None or 0 < e.threshold < 1, f"eval.threshold must be in (0, 1). Received: {e.threshold}"),
         (0 <= e.overlap < 1, f"eval.overlap must be in [0, 1). Received: {e.overlap}"),

@@ -64,7 +64,8 @@ def _model_card(name, model, config, meta):
              f"{config.data.short_side}, predicted in {config.augment.crop_size[0]}x{config.augment.crop_size[1]} "
              f"tiles (overlap {config.eval.overlap})"
              + (f"; probabilities within {config.eval.fov_margin:g} of the field of view's radius from its rim are "
-                "set to 0." if config.eval.fov_margin else "."), "",
+                "set to 0." if config.eval.fov_margin else "."),
+             *_colour_lines(config.data), "",
              "## Training data", "", f"- Source: `{meta['training'].get('data_source')}`.",
              f"- Split: {json.dumps(meta['training'].get('split_sizes', {}))}.",
              f"- Epochs: {meta['training'].get('epochs')}; seed {config.train.seed}.", ""]
@@ -162,3 +163,13 @@ def training_summary(result, data) -> dict:
               for split, e in result.get("eval", {}).items()}
     return {"split_sizes": {k: len(v) for k, v in data.split.items()}, "split": data.split,
             "train_seconds": result.get("train_seconds"), "scores": scores}
+
+
+def _colour_lines(data):
+    """The model card's line on colour preprocessing, when the working images are not the photographs' own."""
+    steps = []
+    if data.tone_target is not None:
+        steps.append(f"brightness matched by one gamma to a central field-of-view luminance of {data.tone_target:g}")
+    if data.normalize != "none":
+        steps.append(f"colour normalisation `{data.normalize}`")
+    return [f"- Colour: each working image gets {'; then '.join(steps)}."] if steps else []

@@ -78,6 +78,7 @@ def test_inspect_report_and_cli_exit_codes(tmp_path, small_dataset, capsys):
     assert s["image_sizes"] == {"128x96": 3}
     assert 0 < s["lesion_fraction"]["min"] <= s["lesion_fraction"]["median"] <= s["lesion_fraction"]["max"] < 0.2
     assert report["problems"] == [] and report["warnings"] == []
+    assert 0.1 < s["central_luminance"]["min"] <= s["central_luminance"]["mean"] <= s["central_luminance"]["max"] < 0.9
     # A black photograph is a warning (it reads fine, but no lesion can be found in it), not a problem.
     Image.fromarray(np.zeros((96, 128, 3), np.uint8)).save(small_dataset / "images" / "img_2.png")
     assert main(["data", "inspect", str(small_dataset), "--quiet"]) == 0

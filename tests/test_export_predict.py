@@ -61,6 +61,31 @@ def test_exported_model_predicts_with_the_runs_tta_unless_told(exported):
         meta_path.write_text(json.dumps(meta))
 
 
+def test_tone_target_set_at_inference_reaches_the_predictor_and_the_export(trained, tmp_path):
+    """data.tone_target for a model trained without it: load_predictor's overrides, a SavedModel (which has no
+    config to override: a clear error), and an export from a config that sets it."""
+    from hecl_keras.config import save_config
+    from hecl_keras.inference.loading import load_predictor
+
+    assert load_predictor(trained)[0].preprocess.tone_target is None
+    assert load_predictor(trained, overrides=["data.tone_target=0.4"])[0].preprocess.tone_target == 0.4
+    config = load_config(trained.parents[1] / "config.yaml", ["data.tone_target=0.4"])
+    save_config(config, tmp_path / "config.yaml")
+    out = tmp_path / "serving"
+    assert main(["export", "--model", str(trained), "--config", str(tmp_path / "config.yaml"),
+                 "--out", str(out)]) == 0
+    assert json.loads((out / "1" / "assets.extra" / "hecl.json").read_text())["preprocess"]["tone_target"] == 0.4
+    assert load_predictor(out)[0].preprocess.tone_target == 0.4
+    from hecl_keras.presets import save_to_preset
+    from hecl_keras.saving import load_model
+
+    save_to_preset(load_model(trained), tmp_path / "preset", config)
+    assert "luminance of 0.4" in (tmp_path / "preset" / "README.md").read_text()
+    assert load_predictor(tmp_path / "preset")[0].preprocess.tone_target == 0.4
+    with pytest.raises(ValueError, match="SavedModel: its settings are in hecl.json"):
+        load_predictor(out, overrides=["data.tone_target=0.3"])
+
+
 def test_layout_and_cli_listing(exported):
     assert (exported / "3" / "saved_model.pb").is_file()
     meta = json.loads((exported / "3" / "assets.extra" / "hecl.json").read_text())
@@ -196,6 +221,7 @@ def test_hecl_train_writes_a_preset_that_round_trips_exactly(trained, tmp_path):
     settings = json.loads((preset / "preprocessing.json").read_text())
     assert settings["tile_size"] == run_config.augment.crop_size
     assert settings["fov_margin"] == run_config.eval.fov_margin == 0.0
+    assert settings["preprocess"]["tone_target"] is None
     assert "Decision threshold" in (preset / "README.md").read_text()
     x = np.random.default_rng(0).random((2, 64, 64, 3)).astype("float32")
     loaded = from_preset(preset)

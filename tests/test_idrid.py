@@ -35,6 +35,8 @@ def test_inspect_report(idrid_root):
     report = inspect_dataset(idrid_root)
     assert report["problems"] == []
     assert (report["splits"]["train"]["images"], report["splits"]["test"]["masks"]) == (54, 27)
+    # The value README gives for data.tone_target (docs/RESULTS.md section 26)
+    assert report["splits"]["train"]["central_luminance"]["mean"] == pytest.approx(0.385, abs=0.0005)
 
 
 def test_default_validation_split_rests_on_one_image_and_seed_6_of_12_does_not(pairs):

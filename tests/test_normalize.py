@@ -6,7 +6,7 @@ import pytest
 from hecl_keras.config import ConfigError, load_config
 from hecl_keras.data import PreprocessConfig, synthetic_fundus
 from hecl_keras.data.geometry import fov_mask
-from hecl_keras.data.normalize import NORMALIZATIONS, normalize_colour
+from hecl_keras.data.normalize import NORMALIZATIONS, central_luminance, match_tone, normalize_colour
 from hecl_keras.data.preprocess import preprocess_arrays
 from hecl_keras.inference import Predictor
 from tests.conftest import QUICKSTART
@@ -48,6 +48,59 @@ def test_local_mean_removes_vignetting(photo):
     fov = fov_mask(image) & fov_mask(dim)
     a, b = normalize_colour(image, "local_mean"), normalize_colour(dim, "local_mean")
     assert np.abs(a[fov].astype(int) - b[fov]).mean() < 0.5 * np.abs(image[fov].astype(int) - dim[fov]).mean()
+
+
+def test_central_luminance_is_the_mean_of_the_pixels_far_enough_from_the_rim():
+    """Against a brute-force distance: each pixel of the field of view's Euclidean distance to the nearest pixel
+    outside it, over half the field's width, at least 0.4 (a disc inside the frame, so every edge of it is rim)."""
+    rng = np.random.default_rng(0)
+    h, w = 42, 52
+    yy, xx = np.mgrid[0:h, 0:w]
+    disc = (yy - 21) ** 2 + (xx - 25) ** 2 <= 18.0 ** 2
+    image = np.zeros((h, w, 3), np.uint8)
+    image[disc] = rng.integers(40, 250, (disc.sum(), 3))
+    fov = fov_mask(image)  # the detector's field (its blur trims the disc's edge); tested in test_geometry
+    inside, outside = np.argwhere(fov), np.argwhere(~fov)
+    distance = np.sqrt(((inside[:, None, :] - outside[None, :, :]) ** 2).sum(-1)).min(1)
+    columns = np.flatnonzero(fov.any(0))
+    fraction = distance / ((columns[-1] - columns[0] + 1) / 2)
+    assert np.abs(fraction - 0.4).min() > 1e-4  # no pixel on the cut, where float32 and float64 could disagree
+    central = inside[fraction >= 0.4]
+    expected = image[central[:, 0], central[:, 1]].astype(float).mean() / 255
+    assert 0.3 * fov.sum() < len(central) < 0.5 * fov.sum()
+    assert central_luminance(image) == pytest.approx(expected, rel=1e-9)
+    assert central_luminance(np.zeros_like(image)) is None
+
+
+@pytest.mark.parametrize("gamma", [0.6, 1.6])
+def test_match_tone_undoes_another_cameras_gamma(photo, gamma):
+    image, _ = photo
+    fov = fov_mask(image)
+    other = image.copy()
+    other[fov] = np.round(255 * (image[fov] / 255.0) ** gamma).astype(np.uint8)
+    target = central_luminance(image)
+    matched = match_tone(other, target)
+    assert central_luminance(matched) == pytest.approx(target, abs=0.004)
+    before = np.abs(image[fov].astype(int) - other[fov]).mean()
+    assert np.abs(image[fov].astype(int) - matched[fov]).mean() < 0.15 * before  # 8-bit rounding remains
+    outside = ~fov_mask(other)  # match_tone's own field of view (brightening widens it)
+    assert (matched[outside] == other[outside]).all()
+    assert match_tone(np.zeros_like(image), target).max() == 0  # no field of view: nothing to match
+
+
+def test_tone_target_comes_before_the_method_in_training_and_inference(photo):
+    image, mask = photo
+    config = PreprocessConfig(short_side=128, tone_target=0.3)
+    working, _, _ = preprocess_arrays(image, mask, config)
+    assert central_luminance(working) == pytest.approx(0.3, abs=0.004)
+    assert (working != preprocess_arrays(image, mask, PreprocessConfig(short_side=128))[0]).any()
+    predictor = Predictor(lambda tiles: tiles[..., :1], (32, 32), config)
+    np.testing.assert_array_equal(predictor.working(image)[0], working)
+    both = PreprocessConfig(short_side=128, tone_target=0.3, normalize="clahe")
+    assert (preprocess_arrays(image, mask, both)[0] != working).any()
+    with pytest.raises(ConfigError, match=r"data.tone_target must be null or in \(0, 1\)"):
+        load_config(QUICKSTART, ["data.tone_target=1.2"])
+    assert load_config(QUICKSTART, ["data.tone_target=0.38"]).data.tone_target == 0.38
 
 
 def test_training_pairs_and_inference_use_the_same_normalisation(photo):

@@ -13,6 +13,12 @@ RGB image with black outside the field of view. Methods:
 * ``"local_mean"``: ``4 (x - G_sigma * x) + 128`` with ``sigma = short side / 30``
   (B. Graham's Kaggle diabetic-retinopathy preprocessing): removes slow
   illumination changes and vignetting, keeps small bright spots such as exudates.
+
+Before any of them, ``data.tone_target`` (off by default) can map each working image's brightness to one
+target (:func:`match_tone`): one gamma for all three channels such that the mean luminance of the central field
+of view (:func:`central_luminance`) equals the target. It undoes another camera's gamma or exposure without
+touching colour ratios, and can be switched on at inference for a model trained without it (docs/RESULTS.md
+section 26).
 """
 
 from __future__ import annotations
@@ -21,11 +27,64 @@ import cv2
 import numpy as np
 
 from hecl_keras.config import NORMALIZATIONS
-from hecl_keras.data.geometry import fov_mask
+from hecl_keras.data.geometry import fov_mask, rim_distance_fraction
+
+# The central field of view: pixels at least this fraction of the FOV's half width from its rim (the inner 60 % of
+# its radius), where vignetting and the rim's glare weigh little on the brightness.
+CENTRAL_REGION = 0.4
 
 
-def normalize_colour(image, method="none", fov_threshold=20):
-    """(h, w, 3) uint8 RGB working image -> (h, w, 3) uint8 RGB, normalised by ``method`` (see module doc)."""
+def _central_pixels(image, fov_threshold):
+    fov = fov_mask(image, fov_threshold)
+    if not fov.any():
+        return fov, None
+    central = rim_distance_fraction(fov) >= CENTRAL_REGION
+    return fov, image[central if central.any() else fov]
+
+
+def central_luminance(image, fov_threshold=20):
+    """Mean luminance ``(R + G + B) / 3`` in [0, 1] of the central field of view of an (h, w, 3) uint8 RGB image
+    (pixels at least :data:`CENTRAL_REGION` of the FOV's half width from its rim); None without a field of view."""
+    pixels = _central_pixels(image, fov_threshold)[1]
+    return None if pixels is None else float(pixels.astype(np.float64).mean() / 255.0)
+
+
+def match_tone(image, target, fov_threshold=20):
+    """(h, w, 3) uint8 RGB -> the same with every field-of-view pixel raised to one gamma, chosen so that
+    :func:`central_luminance` of the result is ``target`` (to within the 8-bit rounding); outside the FOV unchanged.
+
+    Args:
+        image: (h, w, 3) uint8 RGB (a working image).
+        target: float in (0, 1), the mean luminance to reach.
+        fov_threshold: red-channel level of the FOV detector.
+
+    Returns:
+        (h, w, 3) uint8 RGB; the image itself when it has no field of view.
+    """
+    fov, pixels = _central_pixels(image, fov_threshold)
+    if pixels is None:
+        return image
+    # Every channel value of the central pixels (up to ~60k of them): the luminance after the gamma is their mean.
+    values = np.clip(pixels.reshape(-1)[:: max(1, pixels.size // 60000)] / 255.0, 1 / 255.0, 1.0)
+    low, high = -4.0, 4.0  # log2 of the gamma: 1/16 .. 16; mean(values ** gamma) falls as gamma grows
+    for _ in range(40):
+        middle = (low + high) / 2
+        if np.mean(values ** (2.0 ** middle)) > target:
+            low = middle
+        else:
+            high = middle
+    gamma = 2.0 ** ((low + high) / 2)
+    table = np.round(255.0 * (np.arange(256) / 255.0) ** gamma).astype(np.uint8)
+    out = image.copy()
+    out[fov] = table[image[fov]]
+    return out
+
+
+def normalize_colour(image, method="none", fov_threshold=20, tone_target=None):
+    """(h, w, 3) uint8 RGB working image -> (h, w, 3) uint8 RGB: brightness matched to ``tone_target``
+    (:func:`match_tone`; None: not), then normalised by ``method`` (see module doc)."""
+    if tone_target is not None:
+        image = match_tone(image, tone_target, fov_threshold)
     if method == "none":
         return image
     if method not in NORMALIZATIONS:

@@ -30,18 +30,21 @@ class PreprocessConfig:
         fov_threshold: int. Red-channel level of the FOV detector.
         normalize: str. Colour normalisation of the working image
             (:mod:`hecl_keras.data.normalize`): ``"none"``, ``"fov_standardize"``, ``"clahe"``, ``"local_mean"``.
+        tone_target: float in (0, 1) or None. Mean luminance of the central field of view each working image is
+            brought to by one gamma before ``normalize`` (:func:`hecl_keras.data.normalize.match_tone`).
     """
 
     short_side: int | None = 580
     fov_crop: bool = True
     fov_threshold: int = 20
     normalize: str = "none"
+    tone_target: float | None = None
 
 
 def preprocess_config(data_config) -> PreprocessConfig:
     """The :class:`PreprocessConfig` of an experiment's ``data`` section."""
     return PreprocessConfig(short_side=data_config.short_side, fov_crop=data_config.fov_crop,
-                            normalize=data_config.normalize)
+                            normalize=data_config.normalize, tone_target=data_config.tone_target)
 
 
 @dataclasses.dataclass
@@ -78,7 +81,8 @@ def preprocess_arrays(image, mask, config: PreprocessConfig = PreprocessConfig()
     transform = plan_crop_resize(
         image, short_side=config.short_side, fov_crop=config.fov_crop, threshold=config.fov_threshold
     )
-    working = normalize_colour(transform.apply_image(image), config.normalize, config.fov_threshold)
+    working = normalize_colour(transform.apply_image(image), config.normalize, config.fov_threshold,
+                               config.tone_target)
     return working, transform.apply_mask(mask), transform
 
 

@@ -40,12 +40,13 @@ def saved_model_dir(path):
     return versions[-1][1] if versions else None
 
 
-def load_predictor(model_path, config_path=None, overlap=None, tta=None):
+def load_predictor(model_path, config_path=None, overlap=None, tta=None, overrides=()):
     """A :class:`~hecl_keras.inference.Predictor` for a ``.keras`` file, a preset folder or a SavedModel folder.
 
     Tile size, working scale, overlap, test-time augmentation and the rim margin come from the run's (or preset's)
     ``config.yaml`` or from ``assets.extra/hecl.json`` (SavedModel written by ``hecl export``); ``overlap``
-    and ``tta`` override them.
+    and ``tta`` override them, and ``overrides`` (``key=value`` strings, e.g. ``["data.tone_target=0.38"]``)
+    override the config of a ``.keras`` file or preset (a SavedModel has none: export again with the setting).
     """
     from hecl_keras.config import load_config
     from hecl_keras.inference.predictor import Predictor, resolve_threshold
@@ -56,6 +57,9 @@ def load_predictor(model_path, config_path=None, overlap=None, tta=None):
     if sm is not None:
         from hecl_keras.export import SavedModelPredictFn
 
+        if overrides:
+            raise ValueError(f"{model_path} is a SavedModel: its settings are in hecl.json, not a config, so "
+                             f"{list(overrides)} cannot be applied (export the model again with them)")
         fn = SavedModelPredictFn(sm)
         pre = PreprocessConfig(**fn.meta.get("preprocess", {})) if fn.meta.get("preprocess") else PreprocessConfig()
         return Predictor(fn, fn.input_size, pre, fn.meta.get("overlap", 0.25) if overlap is None else overlap,
@@ -68,5 +72,5 @@ def load_predictor(model_path, config_path=None, overlap=None, tta=None):
     from hecl_keras.saving import load_model
 
     model = load_model(model_path)  # first: a file that is not a model is the error to report
-    config = load_config(run_config_path(model_path, config_path))
+    config = load_config(run_config_path(model_path, config_path), list(overrides))
     return Predictor.for_model(model, config, overlap, tta), resolve_threshold(model, config)

@@ -94,7 +94,8 @@ class Predictor:
         """``(working image (h,w,3) uint8, CropResize)`` of a photograph (H,W,3) uint8 (colour-normalised as in
         training)."""
         t = self.plan(image)
-        return normalize_colour(t.apply_image(image), self.preprocess.normalize, self.preprocess.fov_threshold), t
+        pre = self.preprocess
+        return normalize_colour(t.apply_image(image), pre.normalize, pre.fov_threshold, pre.tone_target), t
 
     def scale_of(self, image):
         """Working pixels per original pixel (linear) for a photograph: areas scale by its square."""
