@@ -72,28 +72,46 @@ def test_central_luminance_is_the_mean_of_the_pixels_far_enough_from_the_rim():
     assert central_luminance(np.zeros_like(image)) is None
 
 
-@pytest.mark.parametrize("gamma", [0.6, 1.6])
-def test_match_tone_undoes_another_cameras_gamma(photo, gamma):
-    image, _ = photo
+def _gamma_inside(image, gamma):
     fov = fov_mask(image)
     other = image.copy()
     other[fov] = np.round(255 * (image[fov] / 255.0) ** gamma).astype(np.uint8)
+    return fov, other
+
+
+@pytest.mark.parametrize("gamma", [0.6, 1.6])
+def test_match_tone_undoes_another_cameras_gamma(photo, gamma):
+    image, _ = photo
+    fov, other = _gamma_inside(image, gamma)
     target = central_luminance(image)
     matched = match_tone(other, target)
-    assert central_luminance(matched) == pytest.approx(target, abs=0.004)
+    assert central_luminance(matched) == pytest.approx(target, abs=0.03)  # one gamma for 3 channels: close
     before = np.abs(image[fov].astype(int) - other[fov]).mean()
-    assert np.abs(image[fov].astype(int) - matched[fov]).mean() < 0.15 * before  # 8-bit rounding remains
+    assert np.abs(image[fov].astype(int) - matched[fov]).mean() < 0.25 * before  # 0.14-0.23 of it
     outside = ~fov_mask(other)  # match_tone's own field of view (brightening widens it)
     assert (matched[outside] == other[outside]).all()
     assert match_tone(np.zeros_like(image), target).max() == 0  # no field of view: nothing to match
+
+
+@pytest.mark.parametrize("gamma", [0.6, 1.6])
+def test_match_tone_is_exact_on_a_grey_photograph(photo, gamma):
+    """R = G = B: the luminance is each channel, so the gamma found brings the central luminance to the target
+    and undoes the other camera's gamma up to the 8-bit rounding."""
+    grey = np.repeat(photo[0][..., :1], 3, axis=-1)
+    fov, other = _gamma_inside(grey, gamma)
+    target = central_luminance(grey)
+    matched = match_tone(other, target)
+    assert central_luminance(matched) == pytest.approx(target, abs=0.003)
+    assert np.abs(grey[fov].astype(int) - matched[fov]).mean() < 0.6
 
 
 def test_tone_target_comes_before_the_method_in_training_and_inference(photo):
     image, mask = photo
     config = PreprocessConfig(short_side=128, tone_target=0.3)
     working, _, _ = preprocess_arrays(image, mask, config)
-    assert central_luminance(working) == pytest.approx(0.3, abs=0.004)
-    assert (working != preprocess_arrays(image, mask, PreprocessConfig(short_side=128))[0]).any()
+    plain = preprocess_arrays(image, mask, PreprocessConfig(short_side=128))[0]
+    np.testing.assert_array_equal(working, match_tone(plain, 0.3))
+    assert central_luminance(working) == pytest.approx(0.3, abs=0.03) and central_luminance(plain) > 0.33
     predictor = Predictor(lambda tiles: tiles[..., :1], (32, 32), config)
     np.testing.assert_array_equal(predictor.working(image)[0], working)
     both = PreprocessConfig(short_side=128, tone_target=0.3, normalize="clahe")
