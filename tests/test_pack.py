@@ -44,7 +44,8 @@ def test_pack_round_trip_is_exact(packed):
         np.testing.assert_array_equal(got.mask, mask)  # original resolution
         np.testing.assert_array_equal(got.paper_image, paper_image)
         np.testing.assert_array_equal(got.paper_mask, paper_mask)
-    assert pack.meta["preprocess"] == {"short_side": 64, "fov_crop": True, "fov_threshold": 20, "normalize": "none"}
+    assert pack.meta["preprocess"] == {"short_side": 64, "fov_crop": True, "fov_threshold": 20, "normalize": "none",
+                                       "tone_target": None}
 
 
 def test_inverted_working_prediction_has_the_original_size(packed):
