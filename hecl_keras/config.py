@@ -45,10 +45,11 @@ class DataConfig:
         normalize: colour normalisation of working images, in training and inference alike:
             ``none``, ``fov_standardize``, ``clahe`` or ``local_mean`` (see ``hecl_keras.data.normalize``).
         tone_target: None (the default) or a mean luminance in (0, 1): each working image is first raised to the
-            one gamma that brings its central field of view's mean luminance to it
+            one gamma that brings its central field of view's luminance to it
             (``hecl_keras.data.normalize.match_tone``), in training and inference alike; set at inference only
             (``hecl evaluate --set``, a copy of the run's config for ``hecl predict``/``hecl export``) it undoes
-            other cameras' gamma for a model trained without it. IDRiD's training images average 0.38.
+            other cameras' gamma for a model trained without it. ``hecl data inspect`` prints each split's
+            central luminance (IDRiD's training photographs: 0.385).
         val_count: training images held out for validation (model selection).
         split_seed: seed of the validation split.
         cache_dir: preprocessing cache; None: ``$HECL_CACHE_DIR`` or ``~/.cache/hecl_keras``.

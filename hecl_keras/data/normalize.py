@@ -56,7 +56,7 @@ def match_tone(image, target, fov_threshold=20):
     ``mean(luminance ** g) == target``, luminance being ``(R + G + B) / 3`` in [0, 1]: a pure gamma change
     ``x -> x ** c`` of a photograph is undone closely (exactly for a grey one), and the estimate rests on
     mid-grey luminances rather than on the dark blue channel, where ``x ** g`` is most sensitive to ``g``
-    (an estimate over every channel value cost 0.02 more validation PR-AUC in-domain, docs/RESULTS.md
+    (an estimate over every channel value cost 0.008-0.024 more validation PR-AUC in-domain, docs/RESULTS.md
     section 26). The result's :func:`central_luminance` is then close to, not exactly, ``target``.
 
     Args:
