@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from hecl_keras.data.datasets import list_files, load_splits, split_folders
 from hecl_keras.data.errors import DataError
-from hecl_keras.data.geometry import fov_warning
+from hecl_keras.data.geometry import fov_warning, plan_crop_resize
 from hecl_keras.data.io import IMAGE_EXTENSIONS, MASK_EXTENSIONS
 from hecl_keras.data.normalize import central_luminance
 from hecl_keras.data.preprocess import read_pair
 
 
-def inspect_dataset(path, mask_suffix=None, progress=None) -> dict:
+def inspect_dataset(path, mask_suffix=None, progress=None, short_side=580) -> dict:
     """Reads every pair of every split and reports on them.
 
     Args:
         path: the dataset root (see :func:`~hecl_keras.data.datasets.load_splits`).
         mask_suffix: str or None. Mask stem suffix (None: IDRiD's ``_EX`` or ``""``).
         progress: callable(done, total, sample_id) or None.
+        short_side: int or None. ``data.short_side``: the central luminance is measured on the working image
+            (FOV crop, resize to ``short_side``), the image ``data.tone_target`` is applied to.
 
     Returns:
         ``{"splits": {name: {"images", "masks", "pairs", "image_sizes",
@@ -49,7 +50,7 @@ def inspect_dataset(path, mask_suffix=None, progress=None) -> dict:
                 sizes[key] = sizes.get(key, 0) + 1
                 fractions.append(float(mask.mean()))
                 warning = fov_warning(image)
-                luminance = central_luminance(_about_working_scale(image))
+                luminance = central_luminance(plan_crop_resize(image, short_side=short_side).apply_image(image))
                 if luminance is not None:
                     luminances.append(luminance)
                 if warning:
@@ -77,11 +78,3 @@ def inspect_dataset(path, mask_suffix=None, progress=None) -> dict:
         report["splits"][name] = entry
     return report
 
-
-def _about_working_scale(image, short_side=580):
-    """The photograph shrunk (area averaging) to about ``short_side``: the brightness of a working image, ~20x
-    faster to measure on a 4288x2848 photograph."""
-    factor = min(image.shape[:2]) // short_side
-    if factor < 2:
-        return image
-    return cv2.resize(image, (image.shape[1] // factor, image.shape[0] // factor), interpolation=cv2.INTER_AREA)
