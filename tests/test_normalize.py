@@ -133,3 +133,12 @@ def test_config_checks_the_method():
     assert load_config(QUICKSTART, ["data.normalize=local_mean"]).data.normalize == "local_mean"
     with pytest.raises(ConfigError, match="data.normalize must be one of"):
         load_config(QUICKSTART, ["data.normalize=histogram"])
+
+
+def test_tone_and_method_share_the_photographs_field_of_view(photo):
+    image, _ = photo
+    fov = fov_mask(image)
+    darker = match_tone(image, 0.05)  # a strong gamma (> 1): the dim rim falls below the FOV detector's level
+    assert (fov_mask(darker) != fov).any()
+    out = normalize_colour(image, "local_mean", tone_target=0.05)
+    assert (out[~fov] == 0).all() and (out[fov] != 0).mean() > 0.99  # the photograph's FOV, not the darker one's

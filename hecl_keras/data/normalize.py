@@ -34,8 +34,8 @@ from hecl_keras.data.geometry import fov_mask, rim_distance_fraction
 CENTRAL_REGION = 0.4
 
 
-def _central_pixels(image, fov_threshold):
-    fov = fov_mask(image, fov_threshold)
+def _central_pixels(image, fov_threshold, fov=None):
+    fov = fov_mask(image, fov_threshold) if fov is None else fov
     if not fov.any():
         return fov, None
     central = rim_distance_fraction(fov) >= CENTRAL_REGION
@@ -49,7 +49,7 @@ def central_luminance(image, fov_threshold=20):
     return None if pixels is None else float(pixels.astype(np.float64).mean() / 255.0)
 
 
-def match_tone(image, target, fov_threshold=20):
+def match_tone(image, target, fov_threshold=20, fov=None):
     """(h, w, 3) uint8 RGB -> the same with every field-of-view pixel raised to one gamma; outside the FOV unchanged.
 
     The gamma ``g`` is the one for which the central field of view's pixels (:data:`CENTRAL_REGION`) have
@@ -63,11 +63,12 @@ def match_tone(image, target, fov_threshold=20):
         image: (h, w, 3) uint8 RGB (a working image).
         target: float in (0, 1), the mean luminance to reach.
         fov_threshold: red-channel level of the FOV detector.
+        fov: (h, w) bool or None. The field of view when already found (None: detected here).
 
     Returns:
         (h, w, 3) uint8 RGB; the image itself when it has no field of view.
     """
-    fov, pixels = _central_pixels(image, fov_threshold)
+    fov, pixels = _central_pixels(image, fov_threshold, fov)
     if pixels is None:
         return image
     luminance = pixels.reshape(-1, 3).astype(np.float64).mean(1) / 255.0
@@ -88,14 +89,17 @@ def match_tone(image, target, fov_threshold=20):
 
 def normalize_colour(image, method="none", fov_threshold=20, tone_target=None):
     """(h, w, 3) uint8 RGB working image -> (h, w, 3) uint8 RGB: brightness matched to ``tone_target``
-    (:func:`match_tone`; None: not), then normalised by ``method`` (see module doc)."""
-    if tone_target is not None:
-        image = match_tone(image, tone_target, fov_threshold)
-    if method == "none":
-        return image
+    (:func:`match_tone`; None: not), then normalised by ``method`` (see module doc). The field of view is found
+    once, on the photograph as given."""
     if method not in NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}. Received: {method!r}")
+    if tone_target is None and method == "none":
+        return image
     fov = fov_mask(image, fov_threshold)
+    if tone_target is not None:
+        image = match_tone(image, tone_target, fov_threshold, fov)
+    if method == "none":
+        return image
     if not fov.any():
         return image  # nothing to normalise on (a black image: hecl predict warns about it)
     x = image.astype(np.float32)
