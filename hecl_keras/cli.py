@@ -21,7 +21,7 @@ def _cmd_data_inspect(args):
 
     bar = None if args.quiet else Progress(0, "reading pairs")
     try:
-        report = inspect_dataset(args.path, mask_suffix=args.mask_suffix, progress=bar)
+        report = inspect_dataset(args.path, mask_suffix=args.mask_suffix, progress=bar, short_side=args.short_side)
     except DataError as exc:
         report = {"path": str(args.path), "splits": {}, "problems": [str(exc)], "warnings": []}
     if args.json:
@@ -192,6 +192,8 @@ def build_parser():
     p.add_argument("path", help="IDRiD release root, or a folder with images/ and masks/ (or split folders)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--mask-suffix", default=None, help="mask stem suffix (default: _EX for IDRiD, none otherwise)")
+    p.add_argument("--short-side", type=int, default=580,
+                   help="working scale (data.short_side) at which the central luminance is measured (default 580)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=_cmd_data_inspect)
 

@@ -95,3 +95,18 @@ def test_inspect_report_and_cli_exit_codes(tmp_path, small_dataset, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["splits"]["all"]["pairs"] == 2
     assert any("img_1.png" in p for p in out["problems"])
+
+
+def test_inspect_measures_the_luminance_tone_target_sees(small_dataset, capsys):
+    """The central luminance is that of the working image (FOV crop + resize), what ``match_tone`` is given."""
+    from hecl_keras.data import PreprocessConfig
+    from hecl_keras.data.normalize import central_luminance
+    from hecl_keras.data.preprocess import preprocess_arrays
+
+    pairs = [read_pair(s) for s in load_splits(small_dataset)["all"]]
+    expected = np.mean([central_luminance(preprocess_arrays(i, m, PreprocessConfig(short_side=40))[0])
+                        for i, m in pairs])
+    assert main(["data", "inspect", str(small_dataset), "--json", "--quiet", "--short-side", "40"]) == 0
+    measured = json.loads(capsys.readouterr().out)["splits"]["all"]["central_luminance"]["mean"]
+    assert measured == pytest.approx(expected, abs=1e-12)
+    assert inspect_dataset(small_dataset)["splits"]["all"]["central_luminance"]["mean"] != measured
