@@ -52,8 +52,8 @@ def test_shipped_configs_load_and_are_consistent():
         assert c.eval.threshold is None, f"{path.name}: a fixed threshold overrides the validation-chosen one"
 
 
-def test_cpu_recipe_config_is_the_measured_study_baseline():
-    """configs/idrid_effb0_cpu.yaml quotes effb0_e60_det.yaml's figures: it must train what that study trained."""
+def test_cpu_recipe_config_is_the_measured_study_variant():
+    """configs/idrid_effb0_cpu.yaml quotes camera_e60.yaml's gamma runs: it must train what that variant trained."""
     from pathlib import Path
 
     import yaml
@@ -61,10 +61,10 @@ def test_cpu_recipe_config_is_the_measured_study_baseline():
     from hecl_keras.config import config_to_dict
 
     repo = Path(__file__).resolve().parents[1]
-    study = yaml.safe_load((repo / "benchmarks/studies/effb0_e60_det.yaml").read_text())
+    study = yaml.safe_load((repo / "benchmarks/studies/camera_e60.yaml").read_text())
     # + the test-time augmentation benchmarks/tta.py chose on validation (RESULTS 21), with which the runs'
-    # checkpoints were scored (RESULTS 23); without the average, the runs' best_epoch.keras is the config's model
-    overrides = study["set"] + study["variants"][study["baseline"]] + ["eval.tta=d4", "train.swa_epochs=0"]
+    # checkpoints were scored (RESULTS 23, 27); without the average, the runs' best_epoch.keras is the config's model
+    overrides = study["set"] + study["variants"]["effb0_det_e60_gamma"] + ["eval.tta=d4", "train.swa_epochs=0"]
     measured = load_config(repo / study["config"], overrides)
     shipped = load_config(repo / "configs/idrid_effb0_cpu.yaml")
     measured, shipped = config_to_dict(measured), config_to_dict(shipped)
@@ -189,9 +189,20 @@ def test_the_camera_study_reuses_the_recipe_runs_and_changes_one_setting_per_var
     each variant must differ from it in its one setting alone."""
     baseline = study_config("camera_e60")
     assert baseline == study_config("effb0_e60_det")
-    for variant, (section, key, value) in {"effb0_det_e60_gamma": ("augment", "gamma", 0.75),
-                                           "effb0_det_e60_fovstd": ("data", "normalize", "fov_standardize")}.items():
+    variants = {"effb0_det_e60_gamma": ("augment", "gamma", 0.75),
+                "effb0_det_e60_fovstd": ("data", "normalize", "fov_standardize"),
+                "effb0_det_e60_tone": ("data", "tone_target", 0.385),
+                "effb0_det_e60_clahe": ("data", "normalize", "clahe"),
+                "effb0_det_e60_localmean": ("data", "normalize", "local_mean")}
+    for variant, (section, key, value) in variants.items():
         changed = study_config("camera_e60", variant)
         assert changed[section][key] == value != baseline[section][key]
         changed[section][key] = baseline[section][key]
         assert changed == baseline
+
+
+@pytest.mark.parametrize("name", ["effb0_e60_det", "effb0_e60_seeds", "val_split12", "camera_e60"])
+def test_studies_of_the_recipe_before_gamma_keep_training_without_it(name):
+    """configs/idrid_effb0_cpu.yaml took augment.gamma in session 18; the runs these studies reuse by name were
+    trained without it, so their baselines must still resolve to gamma 0 (or the runner's pairs mix recipes)."""
+    assert study_config(name)["augment"]["gamma"] == 0
