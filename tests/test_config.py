@@ -56,18 +56,13 @@ def test_cpu_recipe_config_is_the_measured_study_variant():
     """configs/idrid_effb0_cpu.yaml quotes camera_e60.yaml's gamma runs: it must train what that variant trained."""
     from pathlib import Path
 
-    import yaml
-
     from hecl_keras.config import config_to_dict
 
     repo = Path(__file__).resolve().parents[1]
-    study = yaml.safe_load((repo / "benchmarks/studies/camera_e60.yaml").read_text())
     # + the test-time augmentation benchmarks/tta.py chose on validation (RESULTS 21), with which the runs'
     # checkpoints were scored (RESULTS 23, 27); without the average, the runs' best_epoch.keras is the config's model
-    overrides = study["set"] + study["variants"]["effb0_det_e60_gamma"] + ["eval.tta=d4", "train.swa_epochs=0"]
-    measured = load_config(repo / study["config"], overrides)
-    shipped = load_config(repo / "configs/idrid_effb0_cpu.yaml")
-    measured, shipped = config_to_dict(measured), config_to_dict(shipped)
+    measured = study_config("camera_e60", "effb0_det_e60_gamma", extra=["eval.tta=d4", "train.swa_epochs=0"])
+    shipped = config_to_dict(load_config(repo / "configs/idrid_effb0_cpu.yaml"))
     measured.pop("name"), shipped.pop("name")
     assert shipped == measured
 
@@ -154,8 +149,9 @@ def test_predict_tta_option(argv, tta):
     assert args.tta == tta and args.inputs == ["photos/"]
 
 
-def study_config(name, variant=None):
-    """The resolved config (as a dict) of one variant (default: the baseline) of ``benchmarks/studies/<name>.yaml``."""
+def study_config(name, variant=None, extra=()):
+    """The resolved config (as a dict) of one variant (default: the baseline) of ``benchmarks/studies/<name>.yaml``,
+    with the ``extra`` overrides applied last."""
     from pathlib import Path
 
     import yaml
@@ -165,7 +161,7 @@ def study_config(name, variant=None):
     repo = Path(__file__).resolve().parents[1]
     study = yaml.safe_load((repo / f"benchmarks/studies/{name}.yaml").read_text())
     return config_to_dict(load_config(repo / study["config"],
-                                      study["set"] + study["variants"][variant or study["baseline"]]))
+                                      study["set"] + study["variants"][variant or study["baseline"]] + list(extra)))
 
 
 def test_the_hecl_study_differs_from_the_supervised_study_in_the_hecl_section_alone():
