@@ -19,6 +19,13 @@ suffix, as :mod:`benchmarks.seeds` names them), e.g. HECL against the supervised
         --variant hecl hecl_s*.json --out hecl_paired.json
 
 The JSON then also holds ``seeds`` and, per mode, ``pr_auc_difference`` and ``f1_difference`` (test split).
+
+A side can also come from a comparison this module wrote before (``FILE:baseline`` or ``FILE:variant``), e.g. when
+the runs and their ``benchmarks.tta`` files are gone but ``docs/results/*_paired.json`` holds their scores::
+
+    python -m benchmarks.checkpoint_pairs --pair-by seed \
+        --baseline gamma docs/results/camera_gamma_paired.json:variant \
+        --variant localmean docs/results/camera_localmean_paired.json:variant localmean_s1.json localmean_s2.json
 """
 
 from __future__ import annotations
@@ -31,13 +38,40 @@ from pathlib import Path
 from benchmarks.seeds import format_summary, paired_difference, summarize
 
 SCORES = ("val_pr_auc", "val_f1", "test_pr_auc", "test_f1")
+SIDES = ("baseline", "variant")
+
+
+def rows_from_comparison(comparison, side):
+    """One side of a stored comparison (:func:`compare`'s JSON) as :mod:`benchmarks.tta` rows, ``{run: [row, ...]}``.
+
+    The runs are the side's own folders when the comparison paired by seed (``baseline_runs``/``variant_runs``),
+    else the shared ``runs``; every mode and score the comparison holds comes back.
+    """
+    if side not in SIDES:
+        raise ValueError(f"side must be one of {SIDES}. Received: {side!r}")
+    if "modes" not in comparison or "runs" not in comparison:
+        raise ValueError("not a comparison written by benchmarks.checkpoint_pairs (no 'runs'/'modes')")
+    runs = comparison.get(f"{side}_runs", comparison["runs"])
+    return {run: [{"mode": mode, **{score: scores[score][side][i] for score in SCORES}}
+                  for mode, scores in comparison["modes"].items()]
+            for i, run in enumerate(runs)}
+
+
+def read_side(file):
+    """``{run: [row, ...]}`` from a :mod:`benchmarks.tta` ``--out`` file, or ``FILE:baseline``/``FILE:variant``
+    (:func:`rows_from_comparison`) from a comparison written by this module."""
+    path, _, side = str(file).rpartition(":")
+    if path and side in SIDES:
+        return rows_from_comparison(json.loads(Path(path).read_text()), side)
+    return json.loads(Path(file).read_text())
 
 
 def merge_rows(files):
-    """``{run: {mode: row}}`` from :mod:`benchmarks.tta` ``--out`` files (``{run: [row, ...]}`` each)."""
+    """``{run: {mode: row}}`` from :mod:`benchmarks.tta` ``--out`` files (``{run: [row, ...]}`` each) or stored
+    comparisons' sides (:func:`read_side`); a run in several files keeps every mode, the last file's row winning."""
     merged = {}
     for file in files:
-        for run, rows in json.loads(Path(file).read_text()).items():
+        for run, rows in read_side(file).items():
             merged.setdefault(run, {}).update({row["mode"]: row for row in rows})
     return merged
 
@@ -132,8 +166,10 @@ def _smoke_files(folder):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline", nargs="+", metavar=("NAME", "FILE"), help="a name, then tta --out files")
-    parser.add_argument("--variant", nargs="+", metavar=("NAME", "FILE"), help="a name, then tta --out files")
+    parser.add_argument("--baseline", nargs="+", metavar=("NAME", "FILE"),
+                        help="a name, then tta --out files (or FILE:baseline / FILE:variant of a stored comparison)")
+    parser.add_argument("--variant", nargs="+", metavar=("NAME", "FILE"),
+                        help="a name, then tta --out files (or FILE:baseline / FILE:variant of a stored comparison)")
     parser.add_argument("--pair-by", choices=("run", "seed"), default="run",
                         help="run: two checkpoints of the same runs (default); seed: separate runs, by _s<N>")
     parser.add_argument("--out", default=None, help="write the comparison as JSON here")

@@ -123,6 +123,34 @@ def test_checkpoint_pairs_pairs_separate_runs_by_seed(tmp_path):
     assert json.loads((tmp_path / "p.json").read_text())["seeds"] == [0, 1]
 
 
+def test_checkpoint_pairs_reads_a_side_back_from_a_stored_comparison(tmp_path):
+    """FILE:baseline / FILE:variant give back the rows a comparison was made from, so a new run pairs with them."""
+    import json
+
+    from benchmarks.checkpoint_pairs import compare, main, merge_rows
+
+    def rows(value):
+        return [{"mode": "d4", "val_pr_auc": value, "val_f1": value / 2, "test_pr_auc": value + 0.1, "test_f1": 0.3}]
+
+    base = {"/r/base_s0": rows(0.70), "/r/base_s1": rows(0.72)}
+    var = {"/r/lm_s0": rows(0.78), "/r/lm_s1": rows(0.71)}
+    (tmp_path / "a.json").write_text(json.dumps(base))
+    (tmp_path / "b.json").write_text(json.dumps(var))
+    stored = tmp_path / "pairs.json"
+    main(["--pair-by", "seed", "--baseline", "base", str(tmp_path / "a.json"), "--variant", "lm",
+          str(tmp_path / "b.json"), "--out", str(stored)])
+    assert merge_rows([f"{stored}:baseline"]) == merge_rows([tmp_path / "a.json"])
+    assert merge_rows([f"{stored}:variant"]) == merge_rows([tmp_path / "b.json"])
+    (tmp_path / "c.json").write_text(json.dumps({"/r/lm_s2": rows(0.80)}))  # a later seed joins the stored ones
+    (tmp_path / "d.json").write_text(json.dumps({"/r/base_s2": rows(0.74)}))
+    result = compare(merge_rows([f"{stored}:baseline", tmp_path / "d.json"]),
+                     merge_rows([f"{stored}:variant", tmp_path / "c.json"]), pair_by="seed")
+    assert result["seeds"] == [0, 1, 2]
+    assert result["modes"]["d4"]["val_pr_auc"]["difference"]["per_seed"] == pytest.approx([0.08, -0.01, 0.06])
+    with pytest.raises(ValueError, match="not a comparison"):
+        merge_rows([f"{tmp_path / 'a.json'}:variant"])
+
+
 def test_gradient_scale_measures_a_configs_model_with_its_own_terms(capsys):
     """--config: the model (with its projection head) and alpha/tau come from the config, not the CLI defaults."""
     from benchmarks import gradient_scale
