@@ -166,10 +166,10 @@ def _smoke_files(folder):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline", nargs="+", metavar=("NAME", "FILE"),
-                        help="a name, then tta --out files (or FILE:baseline / FILE:variant of a stored comparison)")
-    parser.add_argument("--variant", nargs="+", metavar=("NAME", "FILE"),
-                        help="a name, then tta --out files (or FILE:baseline / FILE:variant of a stored comparison)")
+    for side in SIDES:
+        parser.add_argument(f"--{side}", nargs="+", metavar=("NAME", "FILE"),
+                            help="a name, then tta --out files (or FILE:baseline / FILE:variant of a stored "
+                                 "comparison)")
     parser.add_argument("--pair-by", choices=("run", "seed"), default="run",
                         help="run: two checkpoints of the same runs (default); seed: separate runs, by _s<N>")
     parser.add_argument("--out", default=None, help="write the comparison as JSON here")
@@ -181,7 +181,7 @@ def main(argv=None):
         folder = Path(tempfile.mkdtemp())
         files_a, files_b = _smoke_files(folder)
         args.baseline, args.variant = ["a", *files_a], ["b", *files_b]
-    for side in ("baseline", "variant"):
+    for side in SIDES:
         if not getattr(args, side) or len(getattr(args, side)) < 2:
             parser.error(f"--{side} needs a name and at least one file")
     result = compare(merge_rows(args.baseline[1:]), merge_rows(args.variant[1:]), args.pair_by)
