@@ -182,19 +182,22 @@ def test_the_hecl_study_differs_from_the_supervised_study_in_the_hecl_section_al
 
 def test_the_camera_study_reuses_the_recipe_runs_and_changes_one_setting_per_variant():
     """camera_e60.yaml's baseline must resolve to effb0_e60_det.yaml's (the runner reuses those runs by name), and
-    each variant must differ from it in its one setting alone."""
+    each variant must differ from it in its named settings alone (one each, two for the combination)."""
     baseline = study_config("camera_e60")
     assert baseline == study_config("effb0_e60_det")
-    variants = {"effb0_det_e60_gamma": ("augment", "gamma", 0.75),
-                "effb0_det_e60_fovstd": ("data", "normalize", "fov_standardize"),
-                "effb0_det_e60_tone": ("data", "tone_target", 0.385),
-                "effb0_det_e60_clahe": ("data", "normalize", "clahe"),
-                "effb0_det_e60_localmean": ("data", "normalize", "local_mean")}
-    for variant, (section, key, value) in variants.items():
+    gamma, local_mean = ("augment", "gamma", 0.75), ("data", "normalize", "local_mean")
+    variants = {"effb0_det_e60_gamma": [gamma],
+                "effb0_det_e60_fovstd": [("data", "normalize", "fov_standardize")],
+                "effb0_det_e60_tone": [("data", "tone_target", 0.385)],
+                "effb0_det_e60_clahe": [("data", "normalize", "clahe")],
+                "effb0_det_e60_localmean": [local_mean],
+                "effb0_det_e60_localmean_gamma": [local_mean, gamma]}
+    for variant, settings in variants.items():
         changed = study_config("camera_e60", variant)
-        assert changed[section][key] == value != baseline[section][key]
-        changed[section][key] = baseline[section][key]
-        assert changed == baseline
+        for section, key, value in settings:
+            assert changed[section][key] == value != baseline[section][key]
+            changed[section][key] = baseline[section][key]
+        assert changed == baseline, variant
 
 
 @pytest.mark.parametrize("name", ["effb0_e60_det", "effb0_e60_seeds", "val_split12", "camera_e60"])
