@@ -10,7 +10,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SMOKE = ["data_pipeline", "loss_overhead", "backbones", "inference", "precision_xla", "train_throughput",
          "contrastive_activity", "gradient_scale", "determinism_cost", "encoders", "domain_shift", "batchnorm_modes",
          "min_lesion_size", "precise_bn_cost", "cpu_allocator", "jpeg_artifacts", "split_noise", "augment_compile",
-         "tta", "checkpoint_pairs", "fov_margin"]
+         "tta", "checkpoint_pairs", "fov_margin", "false_blobs"]
 
 
 def table_rows(text):
@@ -185,3 +185,30 @@ def test_fov_margin_rows_drop_a_rim_blob_and_keep_the_centre_lesion():
     assert [r["test_lesion_pixels_dropped"] for r in rows] == [0, 0]
     assert rows[0]["test_pr_auc"] < rows[1]["test_pr_auc"] == pytest.approx(1.0, abs=1e-3)
     assert [r["negative_blobs"] for r in rows] == [2.0, 1.0] and rows[1]["negatives_said_yes"] == 1
+
+
+def test_false_blob_distances_measure_from_the_nearest_annotated_pixel():
+    """One annotated pixel, four predicted components: one on the lesion (not false), a 2-px blob 10 px right of it
+    (false, 10 px), a 1-px speck (removed by the size) and a 3-px blob 30 px below (false, 30 px); in working pixels
+    at scale 0.5 the distances halve and the areas quarter. Without annotation every false blob is infinitely far."""
+    import numpy as np
+
+    from benchmarks.false_blobs import distance_row, false_blob_distances
+
+    truth = np.zeros((60, 60), bool)
+    truth[10, 10] = True
+    prob = np.zeros((60, 60), np.float32)
+    prob[9:12, 9:12] = 0.9  # covers the lesion
+    prob[10, 20:22] = 0.8
+    prob[50, 50] = 0.7
+    prob[40, 9:12] = 0.95
+    distances, areas = false_blob_distances(prob, truth, 0.5, min_lesion_pixels=2, scale=1.0)
+    assert sorted(zip(distances.tolist(), areas.tolist())) == [(10.0, 2.0), (30.0, 3.0)]
+    distances, areas = false_blob_distances(prob, truth, 0.5, min_lesion_pixels=0.5, scale=0.5)
+    assert sorted(zip(distances.tolist(), areas.tolist())) == [(5.0, 0.5), (15.0, 0.75)]
+    distances, _ = false_blob_distances(prob, np.zeros_like(truth), 0.5, min_lesion_pixels=2)
+    assert distances.size == 3 and np.isinf(distances).all()  # the 3x3 blob is now false too
+    row = distance_row([(prob, truth, 1.0), (prob, np.zeros_like(truth), 1.0)], 0.5, 2, far=20)
+    assert row["false_blobs"] == 5 and row["false_blobs_per_image"] == 2.5
+    assert row["far_blobs_per_image"] == 2.0  # the 30-px blob and the lesion-free image's three
+    assert row["share_within"][10] == pytest.approx(1 / 5) and row["share_within"][50] == pytest.approx(2 / 5)
