@@ -165,7 +165,8 @@ def main(argv=None):
         predicted, tolerance, tta = _predictions(run, args.checkpoint, args.tta)
         threshold, size = choose_decision(predicted["val"], tolerance)
         rows = {split: distance_row(items, threshold, size, args.far) for split, items in predicted.items()}
-        print_table(f"{run}/checkpoints/{args.checkpoint}, tta {tta}, decision chosen on validation", threshold, size, rows, args.far)
+        print_table(f"{run}/checkpoints/{args.checkpoint}, tta {tta}, decision chosen on validation", threshold, size,
+                    rows, args.far)
         results[run] = {"checkpoint": args.checkpoint, "tta": tta, "threshold": threshold,
                         "min_lesion_pixels": size, "far": args.far, "rows": rows}
         if args.out:
