@@ -13,7 +13,7 @@ import yaml
 
 # Choices of string settings (the modules that act on them import these).
 CROP_SAMPLINGS = ("image", "window")
-NORMALIZATIONS = ("none", "fov_standardize", "clahe", "local_mean")
+NORMALIZATIONS = ("none", "fov_standardize", "clahe", "local_mean", "local_mean_fov")
 TTA_MODES = ("none", "hflip", "flips", "d4")  # hecl_keras.inference.tta's modes (tests check they agree)
 LR_SCHEDULES = ("halving", "cosine")
 SUPERVISED_LOSSES = ("bce", "dice_bce", "focal", "tversky_bce")
@@ -43,7 +43,8 @@ class DataConfig:
         short_side: working-scale short side after the FOV crop (580 = authors' scale).
         fov_crop: crop to the field of view first.
         normalize: colour normalisation of working images, in training and inference alike:
-            ``none``, ``fov_standardize``, ``clahe`` or ``local_mean`` (see ``hecl_keras.data.normalize``).
+            ``none``, ``fov_standardize``, ``clahe``, ``local_mean`` or ``local_mean_fov``
+            (see ``hecl_keras.data.normalize``).
         tone_target: None (the default) or a mean luminance in (0, 1): each working image is first raised to the
             one gamma that brings its central field of view's luminance to it
             (``hecl_keras.data.normalize.match_tone``), in training and inference alike; set at inference only

@@ -50,6 +50,48 @@ def test_local_mean_removes_vignetting(photo):
     assert np.abs(a[fov].astype(int) - b[fov]).mean() < 0.5 * np.abs(image[fov].astype(int) - dim[fov]).mean()
 
 
+def _disc_image(h, w, radius, rng=None):
+    yy, xx = np.mgrid[0:h, 0:w]
+    disc = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 <= radius ** 2
+    image = np.zeros((h, w, 3), np.uint8)
+    image[disc] = (150, 90, 40) if rng is None else rng.integers(60, 220, (int(disc.sum()), 3))
+    return image, disc
+
+
+def test_local_mean_fov_has_no_rim_band_where_local_mean_has_one():
+    """A field of view of one colour: nothing to enhance, so local_mean_fov gives 128 at every pixel of it, while
+    Graham's local_mean (whose blur takes in the black margin) lifts a band along the rim well above 128."""
+    image, disc = _disc_image(90, 120, 40)
+    assert (normalize_colour(image, "local_mean_fov")[disc] == 128).all()
+    graham = normalize_colour(image, "local_mean")[disc].astype(int)
+    assert graham.max() == 255 and np.median(graham) == 128  # the centre is flat, the rim saturates
+
+
+def test_local_mean_fov_against_a_numpy_normalised_convolution():
+    """Independent computation from the formula: 4 (x - G*(x f) / G*f) + 128 inside the FOV f, 0 outside, with a
+    Gaussian of sigma = short side / 30 truncated as OpenCV does (8 sigma + 1 taps) and reflected borders."""
+    rng = np.random.default_rng(3)
+    image, disc = _disc_image(60, 80, 26, rng)
+    sigma = 60 / 30.0
+    taps = int(round(8 * sigma + 1)) | 1
+    offsets = np.arange(taps) - taps // 2
+    kernel = np.exp(-offsets ** 2 / (2 * sigma ** 2))
+    kernel /= kernel.sum()
+
+    def blur(a):  # separable, borders reflected without repeating the edge pixel (OpenCV's default)
+        pad = taps // 2
+        a = np.pad(a, [(pad, pad), (pad, pad)] + [(0, 0)] * (a.ndim - 2), mode="reflect")
+        a = sum(k * a[i:i + a.shape[0] - 2 * pad] for i, k in enumerate(kernel))
+        return sum(k * a[:, i:i + a.shape[1] - 2 * pad] for i, k in enumerate(kernel))
+
+    f = disc.astype(np.float64)
+    x = image.astype(np.float64)
+    expected = 4 * (x - blur(x * f[..., None]) / np.maximum(blur(f), 1e-12)[..., None]) + 128
+    expected = np.where(disc[..., None], np.clip(np.round(expected), 0, 255), 0)
+    out = normalize_colour(image, "local_mean_fov").astype(int)
+    assert np.abs(out - expected).max() <= 1 and (out != expected).mean() < 0.01  # float32 rounding at .5 only
+
+
 def test_central_luminance_is_the_mean_of_the_pixels_far_enough_from_the_rim():
     """Against a brute-force distance: each pixel of the field of view's Euclidean distance to the nearest pixel
     outside it, over half the field's width, at least 0.4 (a disc inside the frame, so every edge of it is rim)."""

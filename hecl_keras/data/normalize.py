@@ -13,6 +13,12 @@ RGB image with black outside the field of view. Methods:
 * ``"local_mean"``: ``4 (x - G_sigma * x) + 128`` with ``sigma = short side / 30``
   (B. Graham's Kaggle diabetic-retinopathy preprocessing): removes slow
   illumination changes and vignetting, keeps small bright spots such as exudates.
+  The blur takes in the black margin, so a band about ``sigma`` wide along the
+  rim comes out bright (models trained on it mark false exudates there,
+  docs/RESULTS.md section 29); kept as it is so runs trained with it reproduce.
+* ``"local_mean_fov"``: the same with the local mean taken over the field of
+  view's lit pixels only (red channel above the FOV threshold), ``G * (x f) / G * f``
+  (a normalised convolution): no rim band.
 
 Before any of them, ``data.tone_target`` (off by default) can bring each working image's brightness to one
 target (:func:`match_tone`): one gamma for all three channels, estimated on the luminance of the central field
@@ -87,6 +93,17 @@ def match_tone(image, target, fov_threshold=20, fov=None):
     return out
 
 
+def _local_mean(x, fov=None):
+    """(h, w, 3) float32 -> its Gaussian local mean, ``sigma = short side / 30``; with ``fov`` ((h, w) bool) the mean
+    of those pixels alone, ``G * (x fov) / G * fov`` (far outside them: 0)."""
+    sigma = min(x.shape[:2]) / 30.0
+    if fov is None:
+        return cv2.GaussianBlur(x, (0, 0), sigma)
+    inside = fov.astype(np.float32)
+    weight = cv2.GaussianBlur(inside, (0, 0), sigma)
+    return cv2.GaussianBlur(x * inside[..., None], (0, 0), sigma) / np.maximum(weight, 1e-6)[..., None]
+
+
 def normalize_colour(image, method="none", fov_threshold=20, tone_target=None):
     """(h, w, 3) uint8 RGB working image -> (h, w, 3) uint8 RGB: brightness matched to ``tone_target``
     (:func:`match_tone`; None: not), then normalised by ``method`` (see module doc). The field of view is found
@@ -112,8 +129,10 @@ def normalize_colour(image, method="none", fov_threshold=20, tone_target=None):
         lab[..., 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(lab[..., 0])
         out = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB).astype(np.float32)
     else:
-        sigma = min(image.shape[:2]) / 30.0
-        out = 4.0 * (x - cv2.GaussianBlur(x, (0, 0), sigma)) + 128.0
+        # local_mean_fov: the mean over lit pixels only (red above the FOV threshold: the FOV mask, found at a
+        # quarter scale and blurred, takes in a pixel or two of the black margin along the rim).
+        lit = fov & (image[..., 0] > fov_threshold) if method == "local_mean_fov" else None
+        out = 4.0 * (x - _local_mean(x, lit)) + 128.0
     out = np.clip(np.round(out), 0, 255).astype(np.uint8)
     out[~fov] = 0
     return out

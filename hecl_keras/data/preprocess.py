@@ -29,7 +29,8 @@ class PreprocessConfig:
         fov_crop: bool. Crop to the field-of-view bounding box first.
         fov_threshold: int. Red-channel level of the FOV detector.
         normalize: str. Colour normalisation of the working image
-            (:mod:`hecl_keras.data.normalize`): ``"none"``, ``"fov_standardize"``, ``"clahe"``, ``"local_mean"``.
+            (:mod:`hecl_keras.data.normalize`): ``"none"``, ``"fov_standardize"``, ``"clahe"``, ``"local_mean"``,
+            ``"local_mean_fov"``.
         tone_target: float in (0, 1) or None. Mean luminance of the central field of view each working image is
             brought to by one gamma before ``normalize`` (:func:`hecl_keras.data.normalize.match_tone`).
     """
