@@ -134,11 +134,9 @@ def _smoke():
 
 
 def _predictions(run, checkpoint, tta):
-    from benchmarks.run_inputs import load_run, predict_split
-    from hecl_keras.inference.predictor import Predictor, keras_predict_fn
+    from benchmarks.run_inputs import predict_split, run_predictor
 
-    model, config, data = load_run(run, checkpoint, [f"eval.tta={tta}"] if tta else [], show_progress=False)
-    predictor = Predictor.from_config(keras_predict_fn(model), config)
+    predictor, config, data = run_predictor(run, checkpoint, tta)
     out = {name: predict_split(predictor, data, name, Path(run).name,
                                lambda image, mask, prob, scale: (prob, mask.astype(bool), scale))
            for name in ("val", "test")}
@@ -146,10 +144,10 @@ def _predictions(run, checkpoint, tta):
 
 
 def main(argv=None):
+    from benchmarks.run_inputs import add_run_arguments
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="*", help="run folders (config.yaml, checkpoints/)")
-    parser.add_argument("--checkpoint", default="best.keras", help="file in each run's checkpoints/")
-    parser.add_argument("--tta", default=None, help="test-time augmentation mode (default: the run's eval.tta)")
+    add_run_arguments(parser)
     parser.add_argument("--far", type=float, default=100.0,
                         help="working-scale pixels: false blobs further than this from every annotation are 'far'")
     parser.add_argument("--out", default=None, help="JSON file of every run's rows")

@@ -112,11 +112,9 @@ def _smoke():
 
 def _predictions(run, checkpoint, tta, count):
     from benchmarks.domain_shift import lesion_free_photographs
-    from benchmarks.run_inputs import load_run, predict_split
-    from hecl_keras.inference.predictor import Predictor, keras_predict_fn
+    from benchmarks.run_inputs import predict_split, run_predictor
 
-    model, config, data = load_run(run, checkpoint, [f"eval.tta={tta}"] if tta else [], show_progress=False)
-    predictor = Predictor.from_config(keras_predict_fn(model), config)
+    predictor, config, data = run_predictor(run, checkpoint, tta)
     fov_threshold = predictor.preprocess.fov_threshold
     out = {name: predict_split(predictor, data, name, Path(run).name,
                                lambda image, mask, prob, scale: (prob, mask.astype(bool), scale,
@@ -130,10 +128,10 @@ def _predictions(run, checkpoint, tta, count):
 
 
 def main(argv=None):
+    from benchmarks.run_inputs import add_run_arguments
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="*", help="run folders (config.yaml, checkpoints/)")
-    parser.add_argument("--checkpoint", default="best.keras", help="file in each run's checkpoints/")
-    parser.add_argument("--tta", default=None, help="test-time augmentation mode (default: the run's eval.tta)")
+    add_run_arguments(parser)
     parser.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.01, 0.02, 0.04])
     parser.add_argument("--negatives", type=int, default=4, help="lesion-free synthetic photographs")
     parser.add_argument("--out", default=None, help="JSON file of every run's rows")

@@ -37,6 +37,23 @@ def load_run(run, checkpoint="best.keras", overrides=(), show_progress=True):
     return load_model(path / "checkpoints" / checkpoint), config, data
 
 
+def add_run_arguments(parser):
+    """The arguments of a benchmark that scores run folders: ``runs``, ``--checkpoint``, ``--tta``."""
+    parser.add_argument("runs", nargs="*", help="run folders (config.yaml, checkpoints/)")
+    parser.add_argument("--checkpoint", default="best.keras", help="file in each run's checkpoints/")
+    parser.add_argument("--tta", default=None, help="test-time augmentation mode (default: the run's eval.tta)")
+
+
+def run_predictor(run, checkpoint="best.keras", tta=None):
+    """``(predictor, config, data)`` of a run folder: its checkpoint as a full-resolution
+    :class:`~hecl_keras.inference.predictor.Predictor` with the run's eval settings (``tta``: another mode, or None
+    for the run's ``eval.tta``), its config and its data (see :func:`load_run`)."""
+    from hecl_keras.inference.predictor import Predictor, keras_predict_fn
+
+    model, config, data = load_run(run, checkpoint, [f"eval.tta={tta}"] if tta else [], show_progress=False)
+    return Predictor.from_config(keras_predict_fn(model), config), config, data
+
+
 def predict_split(predictor, data, split, label, keep):
     """Predict every original-resolution image of a split once; what ``keep`` returns, in split order.
 
