@@ -89,17 +89,12 @@ def distance_row(items, threshold, min_lesion_pixels, far):
 
 
 def choose_decision(val, tolerance):
-    """``(threshold, min_lesion_pixels)`` chosen on the validation items ``(prob, truth, scale)``, as ``hecl train``
-    chooses them: the pooled-F1 threshold, then the size by :func:`choose_min_lesion_pixels`."""
-    from hecl_keras.inference.image_level import choose_min_lesion_pixels
-    from hecl_keras.metrics.pixel_curves import PooledCurves
+    """``(threshold, min_lesion_pixels)`` chosen on the validation items ``(prob, truth, scale)`` as ``hecl train``
+    chooses them (:func:`hecl_keras.training.trainer.choose_decision`)."""
+    from hecl_keras.training.trainer import choose_decision as choose
 
-    curves = PooledCurves()
-    for prob, truth, _ in val:
-        curves.update(prob, truth)
-    threshold, _ = curves.best_f1_threshold()
-    size = choose_min_lesion_pixels([(p, t, threshold, s) for p, t, s in val], tolerance=tolerance)
-    return threshold, size["min_lesion_pixels"]
+    decision = choose(val, tolerance)
+    return decision["threshold"], decision["min_lesion_pixels"]
 
 
 def print_table(name, threshold, size, rows, far):

@@ -37,19 +37,16 @@ def margin_rows(val, test, negatives, margins, tolerance):
     """
     from hecl_keras.inference.image_level import choose_min_lesion_pixels, image_answer
     from hecl_keras.metrics.pixel_curves import PooledCurves
+    from hecl_keras.training.trainer import choose_decision
 
     def dropped(prob, rim, margin):
         return prob if margin <= 0 or rim is None else np.where(rim >= margin, prob, np.float32(0))
 
     rows = []
     for margin in margins:
-        curves = PooledCurves()
         val_maps = [(dropped(p, r, margin), t, s) for p, t, s, r in val]
-        for p, t, _ in val_maps:
-            curves.update(p, t)
-        threshold, val_f1 = curves.best_f1_threshold()
-        size = choose_min_lesion_pixels([(p, t, threshold, s) for p, t, s in val_maps],
-                                        tolerance=tolerance)["min_lesion_pixels"]
+        decision = choose_decision(val_maps, tolerance)
+        threshold, size = decision["threshold"], decision["min_lesion_pixels"]
         curves_test = PooledCurves()
         test_maps = [(dropped(p, r, margin), t, s) for p, t, s, r in test]
         for p, t, _ in test_maps:
@@ -59,7 +56,7 @@ def margin_rows(val, test, negatives, margins, tolerance):
         lost = sum(int((t & (p == 0) & (q > 0)).sum()) for (p, t, _), (q, _, _, _) in zip(test_maps, test))
         answers = [image_answer(dropped(p, r, margin), threshold, size, s) for p, s, r in negatives]
         rows.append({"margin": margin, "threshold": threshold, "min_lesion_pixels": size,
-                     "val_pr_auc": curves.pr_auc(), "val_f1": val_f1,
+                     "val_pr_auc": decision["val_pr_auc"], "val_f1": decision["val_f1"],
                      "test_pr_auc": curves_test.pr_auc(), "test_f1": curves_test.scores(threshold)["f1"],
                      "test_cleaned_f1": cleaned_f1, "test_fp_blobs": fp_blobs,
                      "test_lesion_pixels_dropped": lost,

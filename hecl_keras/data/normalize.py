@@ -93,13 +93,13 @@ def match_tone(image, target, fov_threshold=20, fov=None):
     return out
 
 
-def _local_mean(x, fov=None):
-    """(h, w, 3) float32 -> its Gaussian local mean, ``sigma = short side / 30``; with ``fov`` ((h, w) bool) the mean
-    of those pixels alone, ``G * (x fov) / G * fov`` (far outside them: 0)."""
+def _local_mean(x, mask=None):
+    """(h, w, 3) float32 -> its Gaussian local mean, ``sigma = short side / 30``; with ``mask`` ((h, w) bool) the
+    mean of those pixels alone, ``G * (x mask) / G * mask`` (far outside them: 0)."""
     sigma = min(x.shape[:2]) / 30.0
-    if fov is None:
+    if mask is None:
         return cv2.GaussianBlur(x, (0, 0), sigma)
-    inside = fov.astype(np.float32)
+    inside = mask.astype(np.float32)
     weight = cv2.GaussianBlur(inside, (0, 0), sigma)
     return cv2.GaussianBlur(x * inside[..., None], (0, 0), sigma) / np.maximum(weight, 1e-6)[..., None]
 

@@ -238,27 +238,41 @@ def choose_threshold(model, config, items, predictions=None, total=None, tta=Non
         ``{"threshold", "val_f1", "val_pr_auc", "images", "min_lesion_pixels", "min_lesion_choice"}``
         (``val_pr_auc``: pooled over ``items``, threshold-free).
     """
-    from hecl_keras.inference.image_level import choose_min_lesion_pixels
     from hecl_keras.inference.predictor import Predictor, keras_predict_fn
-    from hecl_keras.metrics.pixel_curves import PooledCurves
     from hecl_keras.progress import Progress
 
     predictor = Predictor.from_config(keras_predict_fn(model), config, tta=tta)
-    curves = PooledCurves()
     kept = []
     bar = Progress(total or (len(items) if hasattr(items, "__len__") else 0),
                    f"choosing the decision threshold on validation (tta {predictor.tta})")
     for sample_id, image, mask in items:
         prob, scale = predictor.predict_with_scale(image)
         bar(len(kept) + 1, item=str(sample_id))
-        curves.update(prob, mask)
         kept.append((prob, mask.astype(bool), scale))
         if predictions is not None:
             predictions[sample_id] = (prob, scale)
+    return choose_decision(kept, config.eval.min_lesion_tolerance)
+
+
+def choose_decision(items, tolerance) -> dict:
+    """:func:`choose_threshold`'s choice on maps already predicted.
+
+    Args:
+        items: list of ``(probabilities (H,W), truth (H,W) bool, working/original scale)``.
+        tolerance: ``eval.min_lesion_tolerance``.
+
+    Returns:
+        ``{"threshold", "val_f1", "val_pr_auc", "images", "min_lesion_pixels", "min_lesion_choice"}``.
+    """
+    from hecl_keras.inference.image_level import choose_min_lesion_pixels
+    from hecl_keras.metrics.pixel_curves import PooledCurves
+
+    curves = PooledCurves()
+    for prob, truth, _ in items:
+        curves.update(prob, truth)
     threshold, f1 = curves.best_f1_threshold()
-    size = choose_min_lesion_pixels([(p, m, threshold, s) for p, m, s in kept],
-                                    tolerance=config.eval.min_lesion_tolerance)
-    return {"threshold": threshold, "val_f1": f1, "val_pr_auc": curves.pr_auc(), "images": len(kept),
+    size = choose_min_lesion_pixels([(p, t, threshold, s) for p, t, s in items], tolerance=tolerance)
+    return {"threshold": threshold, "val_f1": f1, "val_pr_auc": curves.pr_auc(), "images": len(items),
             "min_lesion_pixels": size["min_lesion_pixels"], "min_lesion_choice": size}
 
 
