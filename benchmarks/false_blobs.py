@@ -43,11 +43,11 @@ def false_blob_distances(prob, truth, threshold, min_lesion_pixels, scale=1.0):
         distance from its nearest pixel to the nearest annotated pixel and its area, both in working-scale units
         (pixels and pixels**2); the distance is ``inf`` when the image has no annotation.
     """
-    from hecl_keras.inference.image_level import component_areas, kept_components
+    from hecl_keras.inference.image_level import component_areas, kept_components, true_pixels_per_component
 
     labels, areas = component_areas(prob >= threshold)
     truth = truth.astype(bool)
-    true_in = np.bincount(labels[truth], minlength=areas.size + 1)[1:]
+    true_in = true_pixels_per_component(labels, areas.size, truth)
     false = kept_components(areas, min_lesion_pixels, scale) & (true_in == 0)
     if not false.any():
         return np.zeros(0), np.zeros(0)

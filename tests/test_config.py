@@ -186,14 +186,15 @@ def test_the_camera_study_reuses_the_recipe_runs_and_changes_one_setting_per_var
     baseline = study_config("camera_e60")
     assert baseline == study_config("effb0_e60_det")
     gamma, local_mean = ("augment", "gamma", 0.75), ("data", "normalize", "local_mean")
+    local_mean_fov = ("data", "normalize", "local_mean_fov")
     variants = {"effb0_det_e60_gamma": [gamma],
                 "effb0_det_e60_fovstd": [("data", "normalize", "fov_standardize")],
                 "effb0_det_e60_tone": [("data", "tone_target", 0.385)],
                 "effb0_det_e60_clahe": [("data", "normalize", "clahe")],
                 "effb0_det_e60_localmean": [local_mean],
                 "effb0_det_e60_localmean_gamma": [local_mean, gamma],
-                "effb0_det_e60_localmeanfov_gamma": [("data", "normalize", "local_mean_fov"), gamma],
-                "effb0_det_e60_localmeanfov_tone": [("data", "normalize", "local_mean_fov"), ("data", "tone_target", 0.385)]}
+                "effb0_det_e60_localmeanfov_gamma": [local_mean_fov, gamma],
+                "effb0_det_e60_localmeanfov_tone": [local_mean_fov, ("data", "tone_target", 0.385)]}
     for variant, settings in variants.items():
         changed = study_config("camera_e60", variant)
         for section, key, value in settings:

@@ -14,6 +14,7 @@ from hecl_keras.inference.image_level import (
     image_answer,
     image_level_scores,
     roc_auc_of_scores,
+    true_pixels_per_component,
 )
 
 
@@ -44,6 +45,17 @@ def test_image_answer_and_false_positive_components():
     truth = _blobs((40, 40), [(22, 22, 1, 1)])
     assert false_positive_components(prob >= 0.5, truth) == 1  # the 2x2 blob touches no true lesion
     assert false_positive_components(np.zeros((4, 4), bool), truth[:4, :4]) == 0
+
+
+def test_true_pixels_per_component_counts_each_component_the_long_way():
+    rng = np.random.default_rng(3)
+    prob = (rng.random((32, 32)) < 0.2).astype(np.float32)
+    truth = rng.random((32, 32)) < 0.3
+    labels = image_answer(prob, 0.5, 0)["labels"]
+    count = int(labels.max())
+    got = true_pixels_per_component(labels, count, truth)
+    assert got.tolist() == [int((truth & (labels == k)).sum()) for k in range(1, count + 1)]
+    assert true_pixels_per_component(labels, count, np.zeros_like(truth)).tolist() == [0] * count
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -86,11 +86,14 @@ def image_answer(prob, threshold, min_lesion_pixels, scale=1.0):
             "labels": labels, "keep": keep}
 
 
+def true_pixels_per_component(labels, count, truth):
+    """(count,) int: ground-truth pixels inside each component (1..count in ``labels``, (H,W) int; truth (H,W))."""
+    return np.bincount(labels[truth.astype(bool)], minlength=count + 1)[1:count + 1]
+
+
 def _touches_truth(labels, count, truth):
     """(count,) bool: the component (1..count in ``labels``) has a ground-truth pixel."""
-    hit = np.zeros(count + 1, bool)
-    hit[np.unique(labels[truth.astype(bool) & (labels > 0)])] = True
-    return hit[1:]
+    return true_pixels_per_component(labels, count, truth) > 0
 
 
 def false_positive_components(pred, truth):
@@ -171,7 +174,7 @@ def choose_min_lesion_pixels(items, candidates=MIN_LESION_CANDIDATES, tolerance=
     labelled = []
     for p, t, th, s in items:
         labels, areas = component_areas(p >= th)
-        true_in = np.bincount(labels[t.astype(bool)], minlength=areas.size + 1)[1:]
+        true_in = true_pixels_per_component(labels, areas.size, t)
         labelled.append((areas, true_in, int(t.sum()), s))
     table = []
     for size in candidates:
