@@ -193,6 +193,7 @@ def test_the_camera_study_reuses_the_recipe_runs_and_changes_one_setting_per_var
                 "effb0_det_e60_clahe": [("data", "normalize", "clahe")],
                 "effb0_det_e60_localmean": [local_mean],
                 "effb0_det_e60_localmean_gamma": [local_mean, gamma],
+                "effb0_det_e60_localmeanfov": [local_mean_fov],
                 "effb0_det_e60_localmeanfov_gamma": [local_mean_fov, gamma],
                 "effb0_det_e60_localmeanfov_tone": [local_mean_fov, ("data", "tone_target", 0.385)]}
     for variant, settings in variants.items():
