@@ -61,7 +61,7 @@ def test_exported_model_predicts_with_the_runs_tta_unless_told(exported):
         meta_path.write_text(json.dumps(meta))
 
 
-def test_tone_target_set_at_inference_reaches_the_predictor_and_the_export(trained, tmp_path):
+def test_tone_target_set_at_inference_reaches_the_predictor_and_the_export(trained, tmp_path, capsys):
     """data.tone_target for a model trained without it: load_predictor's overrides, a SavedModel (which has no
     config to override: a clear error), and an export from a config that sets it."""
     from hecl_keras.config import save_config
@@ -75,6 +75,8 @@ def test_tone_target_set_at_inference_reaches_the_predictor_and_the_export(train
     assert main(["export", "--model", str(trained), "--config", str(tmp_path / "config.yaml"),
                  "--out", str(out)]) == 0
     assert json.loads((out / "1" / "assets.extra" / "hecl.json").read_text())["preprocess"]["tone_target"] == 0.4
+    # The bytes signature applies no colour step: the export says so (and only when there is one, below).
+    assert "data.tone_target=0.4; the predict_image_bytes signature" in capsys.readouterr().err
     assert load_predictor(out)[0].preprocess.tone_target == 0.4
     from hecl_keras.presets import save_to_preset
     from hecl_keras.saving import load_model
@@ -86,7 +88,9 @@ def test_tone_target_set_at_inference_reaches_the_predictor_and_the_export(train
         load_predictor(out, overrides=["data.tone_target=0.3"])
 
 
-def test_layout_and_cli_listing(exported):
+def test_layout_and_cli_listing(exported, trained, tmp_path, capsys):
+    assert main(["export", "--model", str(trained), "--out", str(tmp_path / "plain")]) == 0
+    assert "predict_image_bytes" not in capsys.readouterr().err  # no colour step to warn about
     assert (exported / "3" / "saved_model.pb").is_file()
     meta = json.loads((exported / "3" / "assets.extra" / "hecl.json").read_text())
     assert meta["input_size"] == [32, 32] and meta["preprocess"]["short_side"] == 64
