@@ -53,15 +53,16 @@ def test_shipped_configs_load_and_are_consistent():
 
 
 def test_cpu_recipe_config_is_the_measured_study_variant():
-    """configs/idrid_effb0_cpu.yaml quotes camera_e60.yaml's gamma runs: it must train what that variant trained."""
+    """configs/idrid_effb0_cpu.yaml quotes camera_e60.yaml's localmeanfov_tone runs: it must train what that variant
+    trained."""
     from pathlib import Path
 
     from hecl_keras.config import config_to_dict
 
     repo = Path(__file__).resolve().parents[1]
     # + the test-time augmentation benchmarks/tta.py chose on validation (RESULTS 21), with which the runs'
-    # checkpoints were scored (RESULTS 23, 27); without the average, the runs' best_epoch.keras is the config's model
-    measured = study_config("camera_e60", "effb0_det_e60_gamma", extra=["eval.tta=d4", "train.swa_epochs=0"])
+    # checkpoints were scored (RESULTS 23, 27, 30); without the average, the runs' best_epoch.keras is the config's model
+    measured = study_config("camera_e60", "effb0_det_e60_localmeanfov_tone", extra=["eval.tta=d4", "train.swa_epochs=0"])
     shipped = config_to_dict(load_config(repo / "configs/idrid_effb0_cpu.yaml"))
     measured.pop("name"), shipped.pop("name")
     assert shipped == measured
@@ -206,6 +207,9 @@ def test_the_camera_study_reuses_the_recipe_runs_and_changes_one_setting_per_var
 
 @pytest.mark.parametrize("name", ["effb0_e60_det", "effb0_e60_seeds", "val_split12", "camera_e60"])
 def test_studies_of_the_recipe_before_gamma_keep_training_without_it(name):
-    """configs/idrid_effb0_cpu.yaml took augment.gamma in session 18; the runs these studies reuse by name were
-    trained without it, so their baselines must still resolve to gamma 0 (or the runner's pairs mix recipes)."""
-    assert study_config(name)["augment"]["gamma"] == 0
+    """configs/idrid_effb0_cpu.yaml took augment.gamma in session 18, then local_mean_fov on tone-matched images in
+    session 22; the runs these studies reuse by name were trained without either, so their baselines must still
+    resolve to the photograph as it is and gamma 0 (or the runner's pairs mix recipes)."""
+    baseline = study_config(name)
+    assert baseline["augment"]["gamma"] == 0
+    assert baseline["data"]["normalize"] == "none" and baseline["data"]["tone_target"] is None
