@@ -61,8 +61,10 @@ def test_cpu_recipe_config_is_the_measured_study_variant():
 
     repo = Path(__file__).resolve().parents[1]
     # + the test-time augmentation benchmarks/tta.py chose on validation (RESULTS 21), with which the runs'
-    # checkpoints were scored (RESULTS 23, 27, 30); without the average, the runs' best_epoch.keras is the config's model
-    measured = study_config("camera_e60", "effb0_det_e60_localmeanfov_tone", extra=["eval.tta=d4", "train.swa_epochs=0"])
+    # checkpoints were scored (RESULTS 23, 27, 30); without the average, the runs' best_epoch.keras is the config's
+    # model
+    measured = study_config("camera_e60", "effb0_det_e60_localmeanfov_tone",
+                            extra=["eval.tta=d4", "train.swa_epochs=0"])
     shipped = config_to_dict(load_config(repo / "configs/idrid_effb0_cpu.yaml"))
     measured.pop("name"), shipped.pop("name")
     assert shipped == measured
