@@ -208,7 +208,7 @@ def test_the_camera_study_reuses_the_recipe_runs_and_changes_one_setting_per_var
 
 
 @pytest.mark.parametrize("name", ["effb0_e60_det", "effb0_e60_seeds", "val_split12", "camera_e60"])
-def test_studies_of_the_recipe_before_gamma_keep_training_without_it(name):
+def test_studies_of_older_recipes_keep_training_what_their_runs_trained(name):
     """configs/idrid_effb0_cpu.yaml took augment.gamma in session 18, then local_mean_fov on tone-matched images in
     session 22; the runs these studies reuse by name were trained without either, so their baselines must still
     resolve to the photograph as it is and gamma 0 (or the runner's pairs mix recipes)."""
