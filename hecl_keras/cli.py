@@ -138,13 +138,6 @@ def _cmd_export(args):
                  if config else {})
     path = export_saved_model(model, args.out, args.version, size, threshold, preprocess, **inference)
     print(f"mask output at probability threshold {threshold:.4f}", file=sys.stderr)
-    colour = [f"data.{key}={preprocess[key]}" for key in ("normalize", "tone_target")
-              if preprocess and preprocess.get(key) not in (None, "none")]
-    if colour:
-        print(f"warning: this model was trained on working images with {', '.join(colour)}; the predict_image_bytes "
-              "signature only decodes and resizes whole photographs and applies neither, so its answers on raw "
-              "photographs are not the model's: use hecl predict (reads hecl.json) or send serving_default tiles of "
-              "preprocessed working images", file=sys.stderr)
     print(f"SavedModel written to {path} (serve with --model_base_path={Path(args.out).resolve()})")
     return 0
 

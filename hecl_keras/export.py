@@ -4,10 +4,15 @@ Signatures:
 
 * ``serving_default``: ``images`` float32 (N, H, W, 3) in [0, 1] at the model's
   input size -> ``probabilities`` float32 (N, H, W, 1).
-* ``predict_image_bytes``: ``image_bytes`` string (N,) of JPEG/PNG files (the
-  ``_bytes`` suffix makes TF Serving's REST API accept ``{"b64": ...}``) ->
-  ``probabilities`` (N, H, W, 1) and ``mask`` uint8 (N, H, W, 1) at the model's
-  input size (each image is decoded and resized to it).
+* ``predict_image_bytes``: ``image_bytes`` string (N,) of JPEG/PNG photographs of
+  one size (the ``_bytes`` suffix makes TF Serving's REST API accept
+  ``{"b64": ...}``) -> ``probabilities`` float32 (N, H, W, 1) and ``mask`` uint8
+  (N, H, W, 1) at the photographs' own size: ``hecl predict``'s pipeline in the
+  graph (FOV crop, working scale, ``data.tone_target``, ``data.normalize``, tiles,
+  ``eval.tta``, back to the original grid, ``eval.fov_margin``;
+  :mod:`hecl_keras.photograph_graph`). Not in the graph: the image-level answer
+  (``min_lesion_pixels``), which needs connected components. Left out (with a
+  warning) for ``data.normalize: clahe``, which has no TensorFlow version here.
 
 Next to the SavedModel, ``assets.extra/hecl.json`` records the input size,
 threshold, working-scale preprocessing, tile overlap and test-time augmentation mode, which
@@ -17,6 +22,7 @@ threshold, working-scale preprocessing, tile overlap and test-time augmentation 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 
@@ -30,17 +36,20 @@ def export_saved_model(model, out_dir, version=1, input_size=(512, 512), thresho
         version: int. Version folder name.
         input_size: (H, W) of the serving signatures.
         threshold: float. Probability threshold of the ``mask`` output.
-        preprocess: dict or None. Working-scale settings recorded for ``hecl predict``.
+        preprocess: dict or None (:class:`~hecl_keras.data.preprocess.PreprocessConfig`'s fields; None: its
+            defaults). Working-scale settings: recorded for ``hecl predict``, applied by ``predict_image_bytes``.
         min_lesion_pixels: float or None. The image-level answer's minimum lesion size (default: the model's).
-        overlap: float. Tile overlap recorded for ``hecl predict``.
-        tta: str. Test-time augmentation mode recorded for ``hecl predict`` (:mod:`hecl_keras.inference.tta`;
-            the signatures themselves predict one view).
-        fov_margin: float. The rim band ``hecl predict`` drops (``eval.fov_margin``; the signatures see tiles).
+        overlap: float. Tile overlap (``hecl predict`` and ``predict_image_bytes``).
+        tta: str. Test-time augmentation mode (:mod:`hecl_keras.inference.tta`) of ``hecl predict`` and
+            ``predict_image_bytes``; ``serving_default`` predicts one view.
+        fov_margin: float. The rim band ``hecl predict`` and ``predict_image_bytes`` drop (``eval.fov_margin``).
     """
     import keras
     import tensorflow as tf
 
+    from hecl_keras.data.preprocess import PreprocessConfig
     from hecl_keras.inference.tta import resolve_tta
+    from hecl_keras.photograph_graph import GRAPH_NORMALIZATIONS, photograph_probabilities
 
     h, w = (int(s) for s in input_size)
     path = Path(out_dir) / str(int(version))
@@ -59,19 +68,25 @@ def export_saved_model(model, out_dir, version=1, input_size=(512, 512), thresho
     def serve_images(images):
         return {"probabilities": probabilities(images)}
 
-    def decode(data):
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 -> [0, 1]
-        return tf.image.resize(image, (h, w), method="area", antialias=True)
+    pipeline = PreprocessConfig(**(preprocess or {}))
+
+    def photograph(data):
+        image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
+        return photograph_probabilities(probabilities, image, (h, w), pipeline, overlap, resolve_tta(tta),
+                                        fov_margin)[..., None]
 
     @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")])
     def serve_bytes(image_bytes):
-        images = tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec((h, w, 3), tf.float32))
-        probs = probabilities(images)
+        probs = tf.map_fn(photograph, image_bytes, fn_output_signature=tf.TensorSpec((None, None, 1), tf.float32))
         return {"probabilities": probs, "mask": tf.cast(probs >= threshold, tf.uint8)}
 
     archive.add_endpoint("serving_default", serve_images)
-    archive.add_endpoint("predict_image_bytes", serve_bytes)
+    if pipeline.normalize in GRAPH_NORMALIZATIONS:
+        archive.add_endpoint("predict_image_bytes", serve_bytes)
+    else:
+        warnings.warn(f"data.normalize={pipeline.normalize!r} has no TensorFlow version (supported: "
+                      f"{', '.join(GRAPH_NORMALIZATIONS)}): the SavedModel has no predict_image_bytes signature; "
+                      "use hecl predict, or serving_default on tiles of preprocessed working images", stacklevel=2)
     archive.write_out(str(path), verbose=False)
     extra = path / "assets.extra"
     extra.mkdir(exist_ok=True)

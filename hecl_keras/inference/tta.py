@@ -43,9 +43,14 @@ def resolve_tta(tta) -> str:
     return tta
 
 
+def tta_views(tta):
+    """The views of ``tta``: a tuple of ``(transpose, flip rows, flip columns)``, applied in that order."""
+    return _VIEWS[resolve_tta(tta)]
+
+
 def tta_view_count(tta) -> int:
     """How many model calls per tile ``tta`` costs."""
-    return len(_VIEWS[resolve_tta(tta)])
+    return len(tta_views(tta))
 
 
 def _forward(tiles, transpose, rows, cols):
@@ -76,7 +81,7 @@ def predict_views(predict_fn, tiles, tta="none"):
     Returns:
         (N, th, tw) float32 probabilities, each view mapped back to the tiles' orientation.
     """
-    views = _VIEWS[resolve_tta(tta)]
+    views = tta_views(tta)
     if any(transpose for transpose, _, _ in views) and tiles.shape[1] != tiles.shape[2]:
         raise ValueError(f"tta='d4' transposes tiles and needs square ones. Received tiles of "
                          f"{tiles.shape[1]}x{tiles.shape[2]}; use tta='flips'.")
