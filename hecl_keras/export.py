@@ -71,7 +71,11 @@ def export_saved_model(model, out_dir, version=1, input_size=(512, 512), thresho
     pipeline = PreprocessConfig(**(preprocess or {}))
 
     def photograph(data):
-        image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
+        # JPEG with the accurate integer DCT: the pixels hecl predict reads (TensorFlow's default, the fast DCT,
+        # moves half the values by up to 3 levels).
+        image = tf.cond(tf.io.is_jpeg(data),
+                        lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
+                        lambda: tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False))
         return photograph_probabilities(probabilities, image, (h, w), pipeline, overlap, resolve_tta(tta),
                                         fov_margin)[..., None]
 

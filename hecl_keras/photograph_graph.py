@@ -25,7 +25,6 @@ Where OpenCV has no TensorFlow counterpart the graph approximates, and says so h
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from hecl_keras.data.normalize import CENTRAL_REGION
@@ -40,6 +39,12 @@ FOV_BOX_MARGIN = 0.01  # find_fov's default padding, a fraction of the photograp
 def _round_int(x):
     """Half-to-even rounding to int32, as Python's ``round`` and NumPy do."""
     return tf.cast(tf.round(x), tf.int32)
+
+
+def round_half_up(x):
+    """OpenCV's rounding of 8-bit fixed-point results (``floor(x + 0.5)``): ``tf.round`` rounds halves to even,
+    which moved ~200 pixels of a blurred FOV mask across its threshold."""
+    return tf.floor(x + 0.5)
 
 
 def nearest_indices(source, target):
@@ -84,9 +89,9 @@ def fov_mask_small(image, threshold):
     shape = tf.shape(image)
     factor = tf.maximum(1, tf.minimum(shape[0], shape[1]) // 256)
     small_size = tf.maximum(1, shape[:2] // factor)
-    red = tf.round(area_resize(image[..., :1], small_size))
+    red = round_half_up(area_resize(image[..., :1], small_size))
     blurred = _separable(red, tf.constant([1, 4, 6, 4, 1], tf.float32) / 16.0)  # OpenCV's 5-tap kernel
-    return tf.round(blurred[..., 0]) > threshold, factor
+    return round_half_up(blurred[..., 0]) > threshold, factor
 
 
 def upsample_nearest(small, size):
@@ -237,7 +242,7 @@ def working_image(image, preprocess: PreprocessConfig):
         s = preprocess.short_side / tf.cast(tf.reduce_min(crop_size), tf.float64)
         size = tf.maximum(1, _round_int(tf.cast(crop_size, tf.float64) * s))
     resized = tf.cond(tf.reduce_all(tf.equal(size, crop_size)), lambda: crop,
-                      lambda: tf.cast(tf.clip_by_value(tf.round(area_resize(crop, size)), 0, 255), tf.uint8))
+                      lambda: tf.cast(tf.clip_by_value(round_half_up(area_resize(crop, size)), 0, 255), tf.uint8))
     working = normalize_colour(resized, preprocess.normalize, preprocess.fov_threshold, preprocess.tone_target)
     return working, box
 

@@ -10,7 +10,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SMOKE = ["data_pipeline", "loss_overhead", "backbones", "inference", "precision_xla", "train_throughput",
          "contrastive_activity", "gradient_scale", "determinism_cost", "encoders", "domain_shift", "batchnorm_modes",
          "min_lesion_size", "precise_bn_cost", "cpu_allocator", "jpeg_artifacts", "split_noise", "augment_compile",
-         "tta", "checkpoint_pairs", "fov_margin", "false_blobs"]
+         "tta", "checkpoint_pairs", "fov_margin", "false_blobs", "serving_parity"]
 
 
 def table_rows(text):

@@ -75,8 +75,14 @@ def test_tone_target_set_at_inference_reaches_the_predictor_and_the_export(train
     assert main(["export", "--model", str(trained), "--config", str(tmp_path / "config.yaml"),
                  "--out", str(out)]) == 0
     assert json.loads((out / "1" / "assets.extra" / "hecl.json").read_text())["preprocess"]["tone_target"] == 0.4
-    # The bytes signature applies no colour step: the export says so (and only when there is one, below).
-    assert "data.tone_target=0.4; the predict_image_bytes signature" in capsys.readouterr().err
+    # The bytes signature applies the colour step in its graph, as hecl predict does.
+    photograph = synthetic_fundus(96, 112, seed=5, lesion_free_prob=0.0)[0]
+    served = tf.saved_model.load(str(out / "1")).signatures["predict_image_bytes"](
+        image_bytes=tf.constant([tf.io.encode_png(photograph).numpy()]))["probabilities"].numpy()[0, ..., 0]
+    predictor = load_predictor(out)[0]
+    np.testing.assert_allclose(served, predictor(photograph), atol=0.005)
+    untoned = load_predictor(trained)[0](photograph)
+    assert np.abs(served - untoned).max() > 10 * np.abs(served - predictor(photograph)).max()  # it made a difference
     assert load_predictor(out)[0].preprocess.tone_target == 0.4
     from hecl_keras.presets import save_to_preset
     from hecl_keras.saving import load_model
@@ -88,9 +94,14 @@ def test_tone_target_set_at_inference_reaches_the_predictor_and_the_export(train
         load_predictor(out, overrides=["data.tone_target=0.3"])
 
 
-def test_layout_and_cli_listing(exported, trained, tmp_path, capsys):
-    assert main(["export", "--model", str(trained), "--out", str(tmp_path / "plain")]) == 0
-    assert "predict_image_bytes" not in capsys.readouterr().err  # no colour step to warn about
+def test_layout_and_cli_listing(exported, trained, tmp_path):
+    from hecl_keras.export import export_saved_model
+    from hecl_keras.saving import load_model
+
+    with pytest.warns(UserWarning, match="no predict_image_bytes signature"):  # CLAHE has no TF version here
+        path = export_saved_model(load_model(trained), tmp_path / "clahe", input_size=(32, 32),
+                                  preprocess={"short_side": 64, "normalize": "clahe"})
+    assert list(tf.saved_model.load(str(path)).signatures) == ["serving_default"]
     assert (exported / "3" / "saved_model.pb").is_file()
     meta = json.loads((exported / "3" / "assets.extra" / "hecl.json").read_text())
     assert meta["input_size"] == [32, 32] and meta["preprocess"]["short_side"] == 64
@@ -123,12 +134,19 @@ assert not any(m.startswith("hecl_keras") for m in sys.modules), "hecl_keras was
 
 
 def test_image_bytes_signature_and_serving_request(exported):
-    image, _ = synthetic_fundus(40, 40, seed=3)
+    from hecl_keras.inference.loading import load_predictor
+
+    image, _ = synthetic_fundus(90, 120, seed=3)
     jpeg = tf.io.encode_jpeg(image).numpy()
     sm = tf.saved_model.load(str(exported / "3"))
     fn = sm.signatures["predict_image_bytes"]
     out = fn(image_bytes=tf.constant([jpeg, jpeg]))
-    assert out["probabilities"].shape == (2, 32, 32, 1) and out["mask"].dtype == tf.uint8
+    assert out["probabilities"].shape == (2, 90, 120, 1) and out["mask"].dtype == tf.uint8  # the photograph's size
+    # hecl predict's map of the same decoded photograph (PNG: no second JPEG decoder in the comparison)
+    decoded = tf.io.decode_jpeg(jpeg).numpy()
+    png = fn(image_bytes=tf.constant([tf.io.encode_png(decoded).numpy()]))["probabilities"].numpy()[0, ..., 0]
+    np.testing.assert_allclose(png, load_predictor(exported)[0](decoded), atol=0.005)
+    np.testing.assert_allclose(png, out["probabilities"].numpy()[0, ..., 0], atol=1e-6)
     threshold = json.loads((exported / "3" / "assets.extra" / "hecl.json").read_text())["threshold"]
     np.testing.assert_array_equal(out["mask"].numpy(), (out["probabilities"].numpy() >= threshold).astype(np.uint8))
     # The same request as TF Serving's gRPC API would receive it.
