@@ -21,6 +21,21 @@ def _working(seed):
     return geometry.plan_crop_resize(image, short_side=300).apply_image(image)
 
 
+@pytest.mark.parametrize("source,target", [((64, 83), (100, 130)), ((333, 444), (580, 773)), ((100, 130), (101, 129)),
+                                           ((300, 400), (150, 200)), ((257, 389), (128, 194))])
+def test_area_resize_is_opencvs(source, target):
+    """Enlarging (and a mixed resize) bit for bit; shrinking by a non-integer factor a level off now and then."""
+    import cv2
+
+    image = np.random.default_rng(0).integers(0, 256, (*source, 3)).astype(np.uint8)
+    want = cv2.resize(image, target[::-1], interpolation=cv2.INTER_AREA).astype(int)
+    got = pg.round_half_up(pg.area_resize(tf.constant(image), tf.constant(target))).numpy().astype(int)
+    difference = np.abs(got - want)
+    assert difference.max() <= 1 and (difference > 0).mean() < 1e-3
+    if any(t > s for s, t in zip(source, target)) or all(s % t == 0 for s, t in zip(source, target)):
+        assert difference.max() == 0
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fov_box_and_working_image_match_opencv(seed):
     image = _photograph(seed, 600, 800)  # downscaled by 2 for the FOV mask, as a working-scale photograph is
@@ -32,7 +47,7 @@ def test_fov_box_and_working_image_match_opencv(seed):
     want = transform.apply_image(image).astype(int)
     assert working.shape == want.shape
     difference = np.abs(working.numpy().astype(int) - want)
-    assert difference.max() <= 1 and (difference > 0).mean() < 0.01  # area resizes round differently, rarely
+    assert difference.max() <= 1 and (difference > 0).mean() < 1e-3  # float sums round differently, rarely
 
 
 def test_rim_distance_is_opencvs_exact_distance_transform():
