@@ -143,7 +143,7 @@ def test_image_bytes_signature_and_serving_request(exported):
     out = fn(image_bytes=tf.constant([jpeg, jpeg]))
     assert out["probabilities"].shape == (2, 90, 120, 1) and out["mask"].dtype == tf.uint8  # the photograph's size
     # hecl predict's map of the same decoded photograph (PNG: no second JPEG decoder in the comparison)
-    decoded = tf.io.decode_jpeg(jpeg).numpy()
+    decoded = tf.io.decode_jpeg(jpeg, dct_method="INTEGER_ACCURATE").numpy()
     png = fn(image_bytes=tf.constant([tf.io.encode_png(decoded).numpy()]))["probabilities"].numpy()[0, ..., 0]
     np.testing.assert_allclose(png, load_predictor(exported)[0](decoded), atol=0.005)
     np.testing.assert_allclose(png, out["probabilities"].numpy()[0, ..., 0], atol=1e-6)

@@ -8,7 +8,7 @@ FLOORS = {
     "config": 0, "progress": 0,
     "data": 1, "losses": 1, "metrics": 1, "visualize": 1,
     "models": 2,
-    "inference": 3, "export": 3, "saving": 3, "presets": 3,
+    "inference": 3, "export": 3, "photograph_graph": 3, "saving": 3, "presets": 3,
     "evaluation": 4,
     "training": 5, "tuning": 5,
     "cli": 6,
