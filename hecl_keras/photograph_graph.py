@@ -386,7 +386,3 @@ def photograph_probabilities(probabilities_fn, image, tile_size, preprocess=Prep
         prob = tf.where(keep, prob, 0.0)
     return prob
 
-
-def graph_supports(preprocess) -> bool:
-    """Whether :func:`photograph_probabilities` can apply ``preprocess`` (a :class:`PreprocessConfig`)."""
-    return preprocess.normalize in GRAPH_NORMALIZATIONS
