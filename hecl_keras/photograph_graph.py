@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from hecl_keras.data.geometry import FOV_BOX_MARGIN
 from hecl_keras.data.normalize import CENTRAL_REGION
 from hecl_keras.data.preprocess import PreprocessConfig
 from hecl_keras.inference.sliding_window import gaussian_weights
 from hecl_keras.inference.tta import tta_views
 
 GRAPH_NORMALIZATIONS = ("none", "fov_standardize", "local_mean", "local_mean_fov")
-FOV_BOX_MARGIN = 0.01  # find_fov's default padding, a fraction of the photograph's height and width
 
 
 def _round_int(x):
@@ -188,12 +188,11 @@ def rim_distance(small):
     inside = tf.cast(small, tf.float32)[None, ..., None]
     touches = tf.nn.max_pool2d(inside, 3, 1, "SAME")[0, ..., 0] > 0  # a True pixel in the 3x3 neighbourhood
     rim = tf.cast(tf.where(tf.logical_and(tf.logical_not(small), touches)), tf.float32)  # (n, 2) row, column
-    width = tf.shape(small)[1]
-    columns = tf.range(width, dtype=tf.float32)
+    columns = tf.range(tf.shape(small)[1], dtype=tf.float32)
 
     def row_distance(y):
-        if_any = tf.reduce_min((rim[None, :, 1] - columns[:, None]) ** 2 + (rim[None, :, 0] - y) ** 2, axis=1)
-        return tf.sqrt(if_any)
+        squared = tf.reduce_min((rim[None, :, 1] - columns[:, None]) ** 2 + (rim[None, :, 0] - y) ** 2, axis=1)
+        return tf.sqrt(squared)
 
     far = tf.fill(tf.shape(small), tf.constant(1e9, tf.float32))
     distance = tf.cond(

@@ -80,6 +80,10 @@ class CropResize:
         return cls(tuple(d["original_size"]), tuple(d["box"]), tuple(d["size"]))
 
 
+# find_fov's padding of the FOV's bounding box, a fraction of the photograph's height and width.
+FOV_BOX_MARGIN = 0.01
+
+
 def fov_mask_small(image: np.ndarray, threshold: int = 20) -> np.ndarray:
     """Field-of-view mask at 1/f scale (f = min(H, W) // 256): blurred red channel above ``threshold``.
 
@@ -163,7 +167,7 @@ def fov_margin_keep(image: np.ndarray, margin: float, threshold: int = 20):
     return fov & (rim_distance_fraction(fov) >= margin)
 
 
-def find_fov(image: np.ndarray, threshold: int = 20, margin: float = 0.01):
+def find_fov(image: np.ndarray, threshold: int = 20, margin: float = FOV_BOX_MARGIN):
     """Finds the bounding box of a fundus photograph's field of view.
 
     Works on :func:`fov_mask_small` (downscaled, blurred red channel), keeps the
