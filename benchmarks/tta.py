@@ -9,6 +9,7 @@ include the minimum lesion size's choice, as after training.
 
     python -m benchmarks.tta runs/ablation/effb0_val12_s0 runs/ablation/effb0_val12_s1 --modes none hflip flips d4
     python -m benchmarks.tta runs/ablation/effb0_val12_e60_swa_s0 --modes none d4 --checkpoint best_epoch.keras
+    python -m benchmarks.tta RUN --modes none d4 --checkpoint best_epoch.keras --set data.tone_target=0.385
     python -m benchmarks.tta --smoke          # an untrained tiny model on synthetic images (CI)
 """
 
@@ -90,10 +91,10 @@ def summary(results):
     return "\n".join(lines)
 
 
-def _run_inputs(run, checkpoint="best.keras"):
+def _run_inputs(run, checkpoint="best.keras", overrides=()):
     from benchmarks.run_inputs import load_run
 
-    model, config, data = load_run(run, checkpoint)
+    model, config, data = load_run(run, checkpoint, overrides)
     return model, config, list(data.originals("val")), list(data.originals("test"))
 
 
@@ -118,14 +119,19 @@ def main(argv=None):
     parser.add_argument("--checkpoint", default="best.keras",
                         help="which of each run's checkpoints/ (e.g. best_epoch.keras: the epoch the monitor chose "
                              "in a run with train.swa_epochs)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the runs' configs at inference (e.g. data.tone_target=0.385 for a model "
+                             "trained without it); the threshold is chosen with it")
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     if not args.smoke and not args.runs:
         parser.error("give run folders (or --smoke)")
+    if args.smoke and args.set:
+        parser.error("--set applies to run folders, not to --smoke")
     results = {}
     for run in (["smoke"] if args.smoke else args.runs):
-        inputs = _smoke_inputs() if args.smoke else _run_inputs(run, args.checkpoint)
+        inputs = _smoke_inputs() if args.smoke else _run_inputs(run, args.checkpoint, args.set)
         results[run] = score_modes(*inputs, args.modes)
         print(table(run, results[run]), flush=True)
         if args.out:
