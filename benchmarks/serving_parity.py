@@ -46,18 +46,12 @@ def _timed(fn, *args):
 
 def measure(model, config, photographs, out_dir):
     """Rows for ``photographs``: a list of ``(id, image (H,W,3) uint8, file bytes)``."""
-    import dataclasses
-
     import tensorflow as tf
 
-    from hecl_keras.data.preprocess import preprocess_config
-    from hecl_keras.export import export_saved_model
-    from hecl_keras.inference.predictor import Predictor, resolve_threshold
+    from hecl_keras.export import export_run_model
+    from hecl_keras.inference.predictor import Predictor
 
-    threshold = resolve_threshold(model, config)
-    path = export_saved_model(model, out_dir, 1, tuple(config.augment.crop_size), threshold,
-                              dataclasses.asdict(preprocess_config(config.data)), overlap=config.eval.overlap,
-                              tta=config.eval.tta, fov_margin=config.eval.fov_margin)
+    path, threshold = export_run_model(model, config, out_dir)
     signature = tf.saved_model.load(str(path)).signatures["predict_image_bytes"]
     predictor = Predictor.for_model(model, config)
 

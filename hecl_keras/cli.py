@@ -113,30 +113,18 @@ def _cmd_tune(args):
 
 
 def _cmd_export(args):
-    import dataclasses
-
     from hecl_keras.config import load_config
-    from hecl_keras.data.preprocess import preprocess_config
-    from hecl_keras.export import export_saved_model
+    from hecl_keras.export import export_run_model
     from hecl_keras.inference.loading import find_run_config
-    from hecl_keras.inference.predictor import resolve_threshold
     from hecl_keras.saving import load_model
 
     config_path = args.config or find_run_config(Path(args.model))
     config = load_config(config_path) if config_path else None
-    if args.input_size:
-        size = tuple(args.input_size)
-    elif config is not None:
-        size = tuple(config.augment.crop_size)
-    else:
+    if config is None and not args.input_size:
         print("No config.yaml next to the model: pass --input-size H W.", file=sys.stderr)
         return 2
     model = load_model(args.model)
-    preprocess = dataclasses.asdict(preprocess_config(config.data)) if config else None
-    threshold = resolve_threshold(model, config, args.threshold)
-    inference = ({"overlap": config.eval.overlap, "tta": config.eval.tta, "fov_margin": config.eval.fov_margin}
-                 if config else {})
-    path = export_saved_model(model, args.out, args.version, size, threshold, preprocess, **inference)
+    path, threshold = export_run_model(model, config, args.out, args.version, args.input_size, args.threshold)
     print(f"mask output at probability threshold {threshold:.4f}", file=sys.stderr)
     print(f"SavedModel written to {path} (serve with --model_base_path={Path(args.out).resolve()})")
     return 0

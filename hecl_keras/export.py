@@ -102,6 +102,37 @@ def export_saved_model(model, out_dir, version=1, input_size=(512, 512), thresho
     return path
 
 
+def export_run_model(model, config, out_dir, version=1, input_size=None, threshold=None):
+    """:func:`export_saved_model` with a run's settings: what ``hecl export`` writes.
+
+    Args:
+        model: a trained Keras segmenter.
+        config: its run's :class:`~hecl_keras.config.ExperimentConfig` (working scale, ``data.tone_target``,
+            ``data.normalize``, ``eval.overlap``/``tta``/``fov_margin``), or None for the defaults.
+        out_dir, version: as :func:`export_saved_model`.
+        input_size: (H, W) of the signatures; default: the run's ``augment.crop_size`` (required without a config).
+        threshold: the mask threshold; default :func:`~hecl_keras.inference.predictor.resolve_threshold`'s
+            (``eval.threshold``, else the model's validation-chosen one, else 0.5).
+
+    Returns:
+        ``(path of the version folder, threshold used)``.
+    """
+    import dataclasses
+
+    from hecl_keras.data.preprocess import preprocess_config
+    from hecl_keras.inference.predictor import resolve_threshold
+
+    if input_size is None:
+        if config is None:
+            raise ValueError("input_size is required without a run config (it is the config's augment.crop_size)")
+        input_size = tuple(config.augment.crop_size)
+    threshold = resolve_threshold(model, config, threshold)
+    settings = {} if config is None else {
+        "preprocess": dataclasses.asdict(preprocess_config(config.data)), "overlap": config.eval.overlap,
+        "tta": config.eval.tta, "fov_margin": config.eval.fov_margin}
+    return export_saved_model(model, out_dir, version, tuple(input_size), threshold, **settings), threshold
+
+
 class SavedModelPredictFn:
     """Wraps an exported SavedModel's ``serving_default`` as ``tiles -> probabilities`` (no hecl_keras needed)."""
 

@@ -112,6 +112,10 @@ def test_layout_and_cli_listing(exported, trained, tmp_path):
     for text in ("signature_def['serving_default']", "signature_def['predict_image_bytes']", "inputs['image_bytes']",
                  "dtype: DT_STRING", "shape: (-1, 32, 32, 3)", "outputs['mask']", "dtype: DT_UINT8"):
         assert text in cli.stdout, text
+    from hecl_keras.export import export_run_model
+
+    with pytest.raises(ValueError, match="input_size is required without a run config"):
+        export_run_model(load_model(trained), None, tmp_path / "no_config")
 
 
 def test_fresh_process_without_hecl_keras_matches_keras(trained, exported, tmp_path):
