@@ -128,10 +128,10 @@ def _smoke():
                              "test": distance_row(items[2:], threshold, size, 20)}
 
 
-def _predictions(run, checkpoint, tta):
+def _predictions(run, checkpoint, tta, overrides=()):
     from benchmarks.run_inputs import predict_split, run_predictor
 
-    predictor, config, data = run_predictor(run, checkpoint, tta)
+    predictor, config, data = run_predictor(run, checkpoint, tta, overrides)
     out = {name: predict_split(predictor, data, name, Path(run).name,
                                lambda image, mask, prob, scale: (prob, mask.astype(bool), scale))
            for name in ("val", "test")}
@@ -155,7 +155,7 @@ def main(argv=None):
         parser.error("give run folders (or --smoke)")
     results = {}
     for run in args.runs:
-        predicted, tolerance, tta = _predictions(run, args.checkpoint, args.tta)
+        predicted, tolerance, tta = _predictions(run, args.checkpoint, args.tta, args.set)
         threshold, size = choose_decision(predicted["val"], tolerance)
         rows = {split: distance_row(items, threshold, size, args.far) for split, items in predicted.items()}
         print_table(f"{run}/checkpoints/{args.checkpoint}, tta {tta}, decision chosen on validation", threshold, size,

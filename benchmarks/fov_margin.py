@@ -107,11 +107,11 @@ def _smoke():
     return margin_rows(items[:2], items[2:4], negatives, (0.0, 0.05, 0.1), 0.01)
 
 
-def _predictions(run, checkpoint, tta, count):
+def _predictions(run, checkpoint, tta, count, overrides=()):
     from benchmarks.domain_shift import lesion_free_photographs
     from benchmarks.run_inputs import predict_split, run_predictor
 
-    predictor, config, data = run_predictor(run, checkpoint, tta)
+    predictor, config, data = run_predictor(run, checkpoint, tta, overrides)
     fov_threshold = predictor.preprocess.fov_threshold
     out = {name: predict_split(predictor, data, name, Path(run).name,
                                lambda image, mask, prob, scale: (prob, mask.astype(bool), scale,
@@ -141,7 +141,7 @@ def main(argv=None):
         parser.error("give run folders (or --smoke)")
     results = {}
     for run in args.runs:
-        predicted, tolerance, tta = _predictions(run, args.checkpoint, args.tta, args.negatives)
+        predicted, tolerance, tta = _predictions(run, args.checkpoint, args.tta, args.negatives, args.set)
         rows = margin_rows(predicted["val"], predicted["test"], predicted["negatives"], args.margins, tolerance)
         print_table(f"{run}/checkpoints/{args.checkpoint}, tta {tta}", rows)
         results[run] = {"checkpoint": args.checkpoint, "tta": tta, "rows": rows}

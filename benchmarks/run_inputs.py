@@ -38,19 +38,27 @@ def load_run(run, checkpoint="best.keras", overrides=(), show_progress=True):
 
 
 def add_run_arguments(parser):
-    """The arguments of a benchmark that scores run folders: ``runs``, ``--checkpoint``, ``--tta``."""
+    """The arguments of a benchmark that scores run folders: ``runs``, ``--checkpoint``, ``--tta``, ``--set``."""
     parser.add_argument("runs", nargs="*", help="run folders (config.yaml, checkpoints/)")
     parser.add_argument("--checkpoint", default="best.keras", help="file in each run's checkpoints/")
     parser.add_argument("--tta", default=None, help="test-time augmentation mode (default: the run's eval.tta)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the runs' configs at inference (e.g. data.tone_target=0.385)")
 
 
-def run_predictor(run, checkpoint="best.keras", tta=None):
+def run_overrides(tta=None, overrides=()):
+    """The ``key=value`` settings :func:`load_run` applies for a ``--tta`` mode (None: the run's) and ``--set``."""
+    return [*([f"eval.tta={tta}"] if tta else []), *overrides]
+
+
+def run_predictor(run, checkpoint="best.keras", tta=None, overrides=()):
     """``(predictor, config, data)`` of a run folder: its checkpoint as a full-resolution
     :class:`~hecl_keras.inference.predictor.Predictor` with the run's eval settings (``tta``: another mode, or None
-    for the run's ``eval.tta``), its config and its data (see :func:`load_run`)."""
+    for the run's ``eval.tta``; ``overrides``: more ``key=value`` settings), its config and its data (see
+    :func:`load_run`)."""
     from hecl_keras.inference.predictor import Predictor, keras_predict_fn
 
-    model, config, data = load_run(run, checkpoint, [f"eval.tta={tta}"] if tta else [], show_progress=False)
+    model, config, data = load_run(run, checkpoint, run_overrides(tta, overrides), show_progress=False)
     return Predictor.from_config(keras_predict_fn(model), config), config, data
 
 

@@ -118,12 +118,11 @@ def main(argv=None):
             return
         if len(args.runs) != 1:
             parser.error("give one run folder (or --smoke)")
-        from benchmarks.run_inputs import load_run
+        from benchmarks.run_inputs import load_run, run_overrides
         from hecl_keras.data.datasets import load_splits
 
         run = args.runs[0]
-        model, config, data = load_run(run, args.checkpoint, [f"eval.tta={args.tta}"] if args.tta else [],
-                                       show_progress=False)
+        model, config, data = load_run(run, args.checkpoint, run_overrides(args.tta, args.set), show_progress=False)
         files = {s.id: s.image_path for split in load_splits(config.data.source).values() for s in split}
         photographs = []
         for sample_id, image, _ in data.originals("val"):

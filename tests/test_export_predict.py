@@ -333,7 +333,10 @@ def test_run_scoring_benchmarks_read_a_trained_run(trained, capsys):
     fov_margin.main([str(run), "--margins", "0", "0.05", "--negatives", "1"])
     printed = capsys.readouterr().out
     assert printed.count(run.name) >= 3 and "| none |" in printed
-    # tta --set: a setting at inference only (the brightness match for a model trained without it)
+    # --set: a setting at inference only (the brightness match for a model trained without it)
+    from benchmarks.run_inputs import run_predictor
+
+    assert run_predictor(run, tta="hflip", overrides=["data.tone_target=0.4"])[0].preprocess.tone_target == 0.4
     assert tta._run_inputs(run, "best.keras", ["data.tone_target=0.4"])[1].data.tone_target == 0.4
     with pytest.raises(SystemExit):
         tta.main(["--smoke", "--set", "data.tone_target=0.4"])
