@@ -157,6 +157,8 @@ def _chosen_with_tta(model_path, tta, overrides=()):
 
 
 def main(argv=None):
+    from benchmarks.run_inputs import add_inference_overrides
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", default=[], help=".keras, preset or SavedModel (repeatable)")
     parser.add_argument("--data", default=None, help="labelled data (default: the model's config data.source)")
@@ -167,9 +169,7 @@ def main(argv=None):
     parser.add_argument("--tta", nargs="+", default=[None], metavar="MODE",
                         help="test-time augmentation modes to bench each model with, each at the threshold and minimum "
                              "lesion size chosen with it on the run's validation split (default: the run's eval.tta)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override the models' run configs (e.g. data.tone_target=0.38); with --tta the "
-                             "threshold is chosen again with it")
+    add_inference_overrides(parser, "; with --tta the threshold is chosen again with it")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     shifts = ["in-domain"] + [s for s in args.shifts if s != "in-domain"]

@@ -37,13 +37,22 @@ def load_run(run, checkpoint="best.keras", overrides=(), show_progress=True):
     return load_model(path / "checkpoints" / checkpoint), config, data
 
 
-def add_run_arguments(parser):
-    """The arguments of a benchmark that scores run folders: ``runs``, ``--checkpoint``, ``--tta``, ``--set``."""
+def add_run_arguments(parser, how_chosen="; the threshold and minimum lesion size are chosen with it"):
+    """The arguments of a benchmark that scores run folders: ``runs``, ``--checkpoint``, ``--tta``, ``--set`` (see
+    :func:`add_inference_overrides` for ``how_chosen``)."""
     parser.add_argument("runs", nargs="*", help="run folders (config.yaml, checkpoints/)")
     parser.add_argument("--checkpoint", default="best.keras", help="file in each run's checkpoints/")
     parser.add_argument("--tta", default=None, help="test-time augmentation mode (default: the run's eval.tta)")
+    add_inference_overrides(parser, how_chosen)
+
+
+def add_inference_overrides(parser, how_chosen):
+    """``--set KEY=VALUE`` (repeatable): settings over the runs' configs at inference only, e.g.
+    ``data.tone_target=0.385`` for a model trained without it. ``how_chosen``: the end of the help text, saying
+    whether the benchmark chooses its threshold again with them."""
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override the runs' configs at inference (e.g. data.tone_target=0.385)")
+                        help="override the runs' configs at inference (e.g. data.tone_target=0.385 for a model trained "
+                             "without it)" + how_chosen)
 
 
 def run_overrides(tta=None, overrides=()):

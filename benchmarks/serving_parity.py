@@ -106,7 +106,7 @@ def main(argv=None):
     from benchmarks.run_inputs import add_run_arguments
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_run_arguments(parser)
+    add_run_arguments(parser, "; the run's stored threshold is kept")
     parser.add_argument("--images", type=int, default=4, help="validation photographs to compare")
     parser.add_argument("--out", default=None, help="JSON file of the rows")
     parser.add_argument("--smoke", action="store_true")

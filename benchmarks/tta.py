@@ -113,15 +113,15 @@ def _smoke_inputs():
 
 
 def main(argv=None):
+    from benchmarks.run_inputs import add_inference_overrides
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="*", help="run folders (config.yaml, checkpoints/best.keras)")
     parser.add_argument("--modes", nargs="+", default=["none", "hflip", "flips", "d4"])
     parser.add_argument("--checkpoint", default="best.keras",
                         help="which of each run's checkpoints/ (e.g. best_epoch.keras: the epoch the monitor chose "
                              "in a run with train.swa_epochs)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override the runs' configs at inference (e.g. data.tone_target=0.385 for a model "
-                             "trained without it); the threshold is chosen with it")
+    add_inference_overrides(parser, "; the threshold is chosen with it")
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)

@@ -125,7 +125,7 @@ def export_run_model(model, config, out_dir, version=1, input_size=None, thresho
     if input_size is None:
         if config is None:
             raise ValueError("input_size is required without a run config (it is the config's augment.crop_size)")
-        input_size = tuple(config.augment.crop_size)
+        input_size = config.augment.crop_size
     threshold = resolve_threshold(model, config, threshold)
     settings = {} if config is None else {
         "preprocess": dataclasses.asdict(preprocess_config(config.data)), "overlap": config.eval.overlap,
