@@ -139,7 +139,7 @@ def _chosen_with_tta(model_path, tta, overrides=()):
     """A run's predictor with test-time augmentation ``tta``, at the threshold and minimum lesion size chosen
     with that mode on the run's validation split, as ``hecl train`` would have chosen them."""
     from hecl_keras.config import load_config
-    from hecl_keras.data.experiment import load_experiment_data
+    from hecl_keras.data.experiment import experiment_split
     from hecl_keras.inference.loading import run_config_path
     from hecl_keras.inference.predictor import Predictor
     from hecl_keras.saving import load_model
@@ -148,7 +148,7 @@ def _chosen_with_tta(model_path, tta, overrides=()):
     model = load_model(model_path)  # once: the validation pass and the bench share it
     config = load_config(run_config_path(model_path), [*overrides, f"eval.tta={tta}"])
     choice = choose_threshold(model, config,
-                              list(load_experiment_data(config.data, show_progress=False).originals("val")))
+                              list(experiment_split(config.data).originals("val")))
     predictor = Predictor.for_model(model, config)
     predictor.min_lesion_pixels = choice["min_lesion_pixels"]
     print(f"{model_path}, tta {tta}: threshold {choice['threshold']:.3f} and minimum lesion "

@@ -9,21 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def load_run(run, checkpoint="best.keras", overrides=(), show_progress=True):
+def load_run(run, checkpoint="best.keras", overrides=()):
     """``(model, config, data)`` of a run folder.
 
     Args:
         run: the run folder.
         checkpoint: file name in its ``checkpoints/``.
         overrides: dotted ``key=value`` settings applied over its ``config.yaml`` (e.g. ``["eval.tta=d4"]``).
-        show_progress: show the data loading's progress bar.
 
     Returns:
         the Keras model, the run's :class:`~hecl_keras.config.ExperimentConfig` and its
-        :class:`~hecl_keras.data.experiment.ExperimentData` (the split the run was trained with).
+        :class:`~hecl_keras.data.experiment.ExperimentSplit` (the split the run was trained with; no image is
+        preprocessed).
     """
     from hecl_keras.config import load_config
-    from hecl_keras.data.experiment import load_experiment_data
+    from hecl_keras.data.experiment import experiment_split
     from hecl_keras.saving import load_model
 
     path = Path(run)
@@ -33,8 +33,7 @@ def load_run(run, checkpoint="best.keras", overrides=(), show_progress=True):
         found = sorted(p.name for p in (path / "checkpoints").glob("*.keras"))
         raise FileNotFoundError(f"{path}/checkpoints has no {checkpoint} (it has: {', '.join(found) or 'nothing'})")
     config = load_config(path / "config.yaml", list(overrides))
-    data = load_experiment_data(config.data, show_progress=show_progress)
-    return load_model(path / "checkpoints" / checkpoint), config, data
+    return load_model(path / "checkpoints" / checkpoint), config, experiment_split(config.data)
 
 
 def add_run_arguments(parser, how_chosen="; the threshold and minimum lesion size are chosen with it"):
@@ -67,7 +66,7 @@ def run_predictor(run, checkpoint="best.keras", tta=None, overrides=()):
     :func:`load_run`)."""
     from hecl_keras.inference.predictor import Predictor, keras_predict_fn
 
-    model, config, data = load_run(run, checkpoint, run_overrides(tta, overrides), show_progress=False)
+    model, config, data = load_run(run, checkpoint, run_overrides(tta, overrides))
     return Predictor.from_config(keras_predict_fn(model), config), config, data
 
 
@@ -76,7 +75,7 @@ def predict_split(predictor, data, split, label, keep):
 
     Args:
         predictor: a :class:`~hecl_keras.inference.predictor.Predictor`.
-        data: an ``ExperimentData`` (its ``originals(split)`` yields ``(id, image (H,W,3) uint8, mask (H,W))``).
+        data: an ``ExperimentSplit`` (its ``originals(split)`` yields ``(id, image (H,W,3) uint8, mask (H,W))``).
         split: ``"val"`` or ``"test"``.
         label: the progress bar's prefix (e.g. the run's name).
         keep: ``keep(image, mask, prob (H,W) float32, scale)`` -> what to store for the image; it sees the image,

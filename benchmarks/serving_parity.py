@@ -122,7 +122,7 @@ def main(argv=None):
         from hecl_keras.data.datasets import load_splits
 
         run = args.runs[0]
-        model, config, data = load_run(run, args.checkpoint, run_overrides(args.tta, args.set), show_progress=False)
+        model, config, data = load_run(run, args.checkpoint, run_overrides(args.tta, args.set))
         files = {s.id: s.image_path for split in load_splits(config.data.source).values() for s in split}
         photographs = []
         for sample_id, image, _ in data.originals("val"):

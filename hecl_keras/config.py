@@ -14,6 +14,7 @@ import yaml
 # Choices of string settings (the modules that act on them import these).
 CROP_SAMPLINGS = ("image", "window")
 NORMALIZATIONS = ("none", "fov_standardize", "clahe", "local_mean", "local_mean_fov")
+TONE_AT = ("all", "inference")
 TTA_MODES = ("none", "hflip", "flips", "d4")  # hecl_keras.inference.tta's modes (tests check they agree)
 LR_SCHEDULES = ("halving", "cosine")
 SUPERVISED_LOSSES = ("bce", "dice_bce", "focal", "tversky_bce")
@@ -47,10 +48,15 @@ class DataConfig:
             (see ``hecl_keras.data.normalize``).
         tone_target: None (the default) or a mean luminance in (0, 1): each working image is first raised to the
             one gamma that brings its central field of view's luminance to it
-            (``hecl_keras.data.normalize.match_tone``), in training and inference alike; set at inference only
-            (``hecl evaluate --set``, a copy of the run's config for ``hecl predict``/``hecl export``) it undoes
-            other cameras' gamma for a model trained without it. ``hecl data inspect`` prints each split's
-            central luminance (IDRiD's training photographs: 0.385).
+            (``hecl_keras.data.normalize.match_tone``), where ``tone_at`` says; set at inference only
+            (``tone_at: inference``, or ``hecl evaluate --set`` for a model trained without it) it undoes
+            other cameras' gamma. ``hecl data inspect`` prints each split's central luminance (IDRiD's training
+            photographs: 0.385).
+        tone_at: where ``tone_target`` applies: ``all`` (the default: training pairs, the validation crops that
+            pick the best epoch, and inference) or ``inference`` (the model trains and picks its epoch on
+            photographs as they come; evaluation, ``hecl predict``, presets and the exported SavedModel match
+            the tone first). ``inference`` records in the run's config what ``--set data.tone_target`` at
+            inference does for a model trained without it.
         val_count: training images held out for validation (model selection).
         split_seed: seed of the validation split.
         cache_dir: preprocessing cache; None: ``$HECL_CACHE_DIR`` or ``~/.cache/hecl_keras``.
@@ -62,6 +68,7 @@ class DataConfig:
     fov_crop: bool = True
     normalize: str = "none"
     tone_target: typing.Optional[float] = None
+    tone_at: str = "all"
     val_count: int = 6
     split_seed: int = 0
     cache_dir: typing.Optional[str] = None
@@ -366,6 +373,7 @@ def _value_checks(c):
         (d.normalize in NORMALIZATIONS, f"data.normalize must be one of {NORMALIZATIONS}. Received: {d.normalize!r}"),
         (d.tone_target is None or 0 < d.tone_target < 1,
          f"data.tone_target must be null or in (0, 1) (a mean luminance). Received: {d.tone_target}"),
+        (d.tone_at in TONE_AT, f"data.tone_at must be one of {TONE_AT}. Received: {d.tone_at!r}"),
         (d.short_side is None or d.short_side >= 1, f"data.short_side must be >= 1. Received: {d.short_side}"),
         (e.threshold is None or 0 < e.threshold < 1, f"eval.threshold must be in (0, 1). Received: {e.threshold}"),
         (0 <= e.overlap < 1, f"eval.overlap must be in [0, 1). Received: {e.overlap}"),

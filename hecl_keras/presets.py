@@ -169,7 +169,10 @@ def _colour_lines(data):
     """The model card's line on colour preprocessing, when the working images are not the photographs' own."""
     steps = []
     if data.tone_target is not None:
-        steps.append(f"brightness matched by one gamma to a central field-of-view luminance of {data.tone_target:g}")
+        when = " (at inference only: the model trained on the photographs' own brightness)" \
+            if data.tone_at == "inference" else ""
+        steps.append(f"brightness matched by one gamma to a central field-of-view luminance of "
+                     f"{data.tone_target:g}{when}")
     if data.normalize != "none":
         steps.append(f"colour normalisation `{data.normalize}`")
     return [f"- Colour: each working image gets {'; then '.join(steps)}."] if steps else []

@@ -47,3 +47,30 @@ def test_validation_split_deterministic_and_disjoint():
     assert validation_split(ids, 6, seed=1)[1] != val
     with pytest.raises(ValueError, match="count"):
         validation_split(ids, 54)
+
+
+@pytest.mark.parametrize("source", ["synthetic", "folder"])
+def test_experiment_split_is_the_trainers_split_without_preprocessing(tmp_path, small_dataset, source, monkeypatch):
+    """experiment_split (evaluation, run-scoring benchmarks) gives the ids and originals load_experiment_data gives
+    the trainer, and preprocesses nothing."""
+    from hecl_keras.config import load_config
+    from hecl_keras.data import experiment
+    from hecl_keras.data.experiment import experiment_split, load_experiment_data
+
+    data_settings = (["data.source=synthetic", "data.synthetic.count=4", "data.synthetic.height=64",
+                      "data.synthetic.width=80", "data.synthetic.test_count=1"] if source == "synthetic"
+                     else [f"data.source={small_dataset}"])
+    config = load_config(None, [*data_settings, "data.short_side=48", "data.val_count=1", "data.split_seed=3",
+                                f"data.cache_dir={tmp_path / 'cache'}"])
+    full = load_experiment_data(config.data, show_progress=False)
+    monkeypatch.setattr(experiment, "preprocess_arrays", None)  # would fail if called
+    monkeypatch.setattr(experiment, "load_pair", None)
+    split = experiment_split(config.data)
+    assert split.split == full.split and len(split.split["val"]) == 1
+    assert sum(map(len, split.split.values())) == (5 if source == "synthetic" else 3)
+    for name in ("train", "val"):
+        for (a_id, a_image, a_mask), (b_id, b_image, b_mask) in zip(split.originals(name), full.originals(name),
+                                                                    strict=True):
+            assert a_id == b_id
+            np.testing.assert_array_equal(a_image, b_image)
+            np.testing.assert_array_equal(a_mask, b_mask)

@@ -88,7 +88,10 @@ def test_tone_target_set_at_inference_reaches_the_predictor_and_the_export(train
     from hecl_keras.saving import load_model
 
     save_to_preset(load_model(trained), tmp_path / "preset", config)
-    assert "luminance of 0.4" in (tmp_path / "preset" / "README.md").read_text()
+    assert "luminance of 0.4." in (tmp_path / "preset" / "README.md").read_text()
+    save_to_preset(load_model(trained), tmp_path / "preset_at_inference", load_config(
+        trained.parents[1] / "config.yaml", ["data.tone_target=0.4", "data.tone_at=inference"]))
+    assert "luminance of 0.4 (at inference only" in (tmp_path / "preset_at_inference" / "README.md").read_text()
     assert load_predictor(tmp_path / "preset")[0].preprocess.tone_target == 0.4
     with pytest.raises(ValueError, match="SavedModel: its settings are in hecl.json"):
         load_predictor(out, overrides=["data.tone_target=0.3"])
@@ -317,7 +320,7 @@ def test_run_scoring_benchmarks_read_a_trained_run(trained, capsys):
     from hecl_keras.inference.predictor import Predictor, keras_predict_fn
 
     run = trained.parent.parent
-    model, config, data = load_run(run, overrides=["eval.tta=hflip"], show_progress=False)
+    model, config, data = load_run(run, overrides=["eval.tta=hflip"])
     predictor = Predictor.from_config(keras_predict_fn(model), config)
     assert predictor.tta == "hflip"
     shapes = predict_split(predictor, data, "val", "run", lambda image, mask, prob, scale: (image.shape, prob.shape))

@@ -163,6 +163,40 @@ def test_tone_target_comes_before_the_method_in_training_and_inference(photo):
     assert load_config(QUICKSTART, ["data.tone_target=0.38"]).data.tone_target == 0.38
 
 
+def test_tone_at_inference_leaves_training_pairs_untouched_and_reaches_the_predictor():
+    """data.tone_at: inference -- training pairs (and the validation crops that pick the epoch) as without a
+    tone_target, bit for bit; the predictor built from the same config matches the tone."""
+    from hecl_keras.data.experiment import load_experiment_data
+    from hecl_keras.data.preprocess import preprocess_config
+
+    tiny = ["data.synthetic.count=3", "data.synthetic.height=96", "data.synthetic.width=112", "data.short_side=64",
+            "data.val_count=1"]
+    plain = load_config(QUICKSTART, tiny)
+    at_inference = load_config(QUICKSTART, [*tiny, "data.tone_target=0.3", "data.tone_at=inference"])
+    everywhere = load_config(QUICKSTART, [*tiny, "data.tone_target=0.3"])
+    assert everywhere.data.tone_at == "all"
+    assert preprocess_config(at_inference.data, "training") == preprocess_config(plain.data)
+    assert preprocess_config(at_inference.data) == preprocess_config(everywhere.data, "training")
+    assert preprocess_config(at_inference.data).tone_target == 0.3
+    trained_on = load_experiment_data(at_inference.data, show_progress=False)
+    untoned = load_experiment_data(plain.data, show_progress=False)
+    toned = load_experiment_data(everywhere.data, show_progress=False)
+    for a, b, c in zip(trained_on.train + trained_on.val, untoned.train + untoned.val, toned.train + toned.val,
+                       strict=True):
+        np.testing.assert_array_equal(a.image, b.image)
+        assert (a.image != c.image).any()
+    def working(config, photograph):
+        return Predictor.from_config(lambda tiles: tiles[..., :1], config).working(photograph)[0]
+
+    photograph = next(trained_on.originals("val"))[1]
+    np.testing.assert_array_equal(working(at_inference, photograph), working(everywhere, photograph))
+    assert (working(at_inference, photograph) != working(plain, photograph)).any()
+    with pytest.raises(ConfigError, match=r"data.tone_at must be one of \('all', 'inference'\)"):
+        load_config(QUICKSTART, ["data.tone_at=train"])
+    with pytest.raises(ValueError, match="stage must be 'training' or 'inference'"):
+        preprocess_config(plain.data, "evaluation")
+
+
 def test_training_pairs_and_inference_use_the_same_normalisation(photo):
     image, mask = photo
     config = PreprocessConfig(short_side=128, normalize="clahe")

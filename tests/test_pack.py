@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hecl_keras.config import load_config
+from hecl_keras.data.errors import DataError
 from hecl_keras.data.experiment import load_experiment_data
 from hecl_keras.data.geometry import paper_geometry
 from hecl_keras.data.pack import load_pack, pack_experiment
@@ -76,3 +77,10 @@ def test_cli_pack(tmp_path, capsys):
                 [a for kv in TINY_DATA for a in ("--set", kv)]) == 0
     assert "3 train, 2 val, 2 test images" in capsys.readouterr().out
     assert out.exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def test_pack_refuses_a_tone_match_at_inference_only(tmp_path):
+    config = load_config(None, [*TINY_DATA, "data.tone_target=0.4", "data.tone_at=inference"])
+    with pytest.raises(DataError, match="data.tone_at: inference needs two"):
+        pack_experiment(config, tmp_path / "x.npz")
+    assert not (tmp_path / "x.npz").exists()

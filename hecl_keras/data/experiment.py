@@ -24,56 +24,102 @@ from hecl_keras.progress import Progress
 
 
 @dataclasses.dataclass
-class ExperimentData:
-    """Everything the trainer and evaluator need.
+class ExperimentSplit:
+    """Which photographs an experiment trains, validates and tests on, read at original resolution on demand.
 
     Attributes:
-        train: list of :class:`Pair` (working scale) for training.
-        val: list of :class:`Pair` for validation / model selection.
         split: ``{"train": [ids], "val": [ids], "test": [ids]}``.
-        originals: callable(split) -> iterator of (id, image, mask) at original resolution.
+        originals: callable(split) -> iterator of (id, image (H,W,3) uint8, mask (H,W) bool) at original
+            resolution, in split order.
     """
 
-    train: list
-    val: list
     split: dict
     originals: object
 
 
-def _synthetic(data_config):
+@dataclasses.dataclass
+class ExperimentData(ExperimentSplit):
+    """Everything the trainer and evaluator need: the split, and its training and validation pairs at working
+    scale (preprocessed as training sees them, :func:`~hecl_keras.data.preprocess.preprocess_config`'s
+    ``"training"`` stage).
+
+    Attributes:
+        split, originals: as :class:`ExperimentSplit`.
+        train: list of :class:`Pair` (working scale) for training.
+        val: list of :class:`Pair` for validation / model selection.
+    """
+
+    train: list = dataclasses.field(default_factory=list)
+    val: list = dataclasses.field(default_factory=list)
+
+
+def _synthetic_photographs(data_config):
+    """``{id: seed}`` of the synthetic training and test photographs, and ``original(id) -> (image, mask)``."""
     s = data_config.synthetic
     ids = {f"syn_{i:03d}": (s.seed * 100003 + i) for i in range(s.count)}
     test_ids = {f"syn_test_{i:03d}": ((s.seed + 1) * 100003 + 50000 + i) for i in range(s.test_count)}
-    pre = preprocess_config(data_config)
 
     def original(sample_id):
         seed = ids.get(sample_id, test_ids.get(sample_id))
         return synthetic_fundus(s.height, s.width, seed=seed)
 
-    train_ids, val_ids = validation_split(list(ids), data_config.val_count, data_config.split_seed)
+    return ids, test_ids, original
+
+
+def experiment_split(data_config) -> ExperimentSplit:
+    """The seeded validation split of ``config.data`` and its originals, without preprocessing any image (what
+    evaluation and the run-scoring benchmarks need)."""
+    if data_config.source == "synthetic":
+        ids, test_ids, original = _synthetic_photographs(data_config)
+        train_ids, val_ids = validation_split(list(ids), data_config.val_count, data_config.split_seed)
+        split = {"train": train_ids, "val": val_ids, "test": sorted(test_ids)}
+
+        def originals(name):
+            for sample_id in split[name]:
+                yield (sample_id, *original(sample_id))
+
+        return ExperimentSplit(split, originals)
+    split, by_id = _folder_split(data_config)
+    return ExperimentSplit(split, _folder_originals(split, by_id))
+
+
+def _folder_split(data_config):
+    """``(split, {id: Sample})`` of a dataset folder."""
+    splits = load_splits(data_config.source, mask_suffix=data_config.mask_suffix)
+    by_id = {s.id: s for name in splits for s in splits[name]}
+    train_ids, val_ids = validation_split([s.id for s in splits[training_split_name(splits)]],
+                                          data_config.val_count, data_config.split_seed)
+    return {"train": train_ids, "val": val_ids, "test": [s.id for s in splits.get("test", [])]}, by_id
+
+
+def _folder_originals(split, by_id):
+    """``originals(name)`` of :class:`ExperimentSplit` for a dataset folder: its photographs, read lazily."""
+
+    def originals(name):
+        for sample_id in split[name]:
+            yield (sample_id, *read_pair(by_id[sample_id]))
+
+    return originals
+
+
+def _synthetic(data_config):
+    split = experiment_split(data_config)
+    _, _, original = _synthetic_photographs(data_config)
+    pre = preprocess_config(data_config, "training")
 
     def pair(sample_id):
         image, mask, t = preprocess_arrays(*original(sample_id), pre)
         return Pair(sample_id, image, mask, t)
 
-    def originals(split):
-        chosen = {"train": train_ids, "val": val_ids, "test": sorted(test_ids)}[split]
-        for sample_id in chosen:
-            yield (sample_id, *original(sample_id))
-
-    split = {"train": train_ids, "val": val_ids, "test": sorted(test_ids)}
-    return ExperimentData([pair(i) for i in train_ids], [pair(i) for i in val_ids], split, originals)
+    return ExperimentData(split.split, split.originals, [pair(i) for i in split.split["train"]],
+                          [pair(i) for i in split.split["val"]])
 
 
 def _from_disk(data_config, show_progress=True):
-    splits = load_splits(data_config.source, mask_suffix=data_config.mask_suffix)
-    train_name = training_split_name(splits)
-    by_id = {s.id: s for name in splits for s in splits[name]}
-    train_ids, val_ids = validation_split([s.id for s in splits[train_name]], data_config.val_count,
-                                          data_config.split_seed)
+    split, by_id = _folder_split(data_config)
     cache = ArrayCache(data_config.cache_dir)
-    pre = preprocess_config(data_config)
-    wanted = train_ids + val_ids
+    pre = preprocess_config(data_config, "training")
+    wanted = split["train"] + split["val"]
     bar = Progress(len(wanted), "loading + preprocessing (cached after the first run)") if show_progress else None
     pairs = {}
     for n, sample_id in enumerate(wanted, 1):
@@ -82,30 +128,22 @@ def _from_disk(data_config, show_progress=True):
             bar(n, item=sample_id)
     if show_progress:
         print(f"cache: {cache.hits} hits, {cache.misses} misses in {cache.folder}", file=sys.stderr)
-    test_ids = [s.id for s in splits.get("test", [])]
-
-    def originals(split):
-        chosen = {"train": train_ids, "val": val_ids, "test": test_ids}[split]
-        for sample_id in chosen:
-            yield (sample_id, *read_pair(by_id[sample_id]))
-
-    split = {"train": train_ids, "val": val_ids, "test": test_ids}
-    return ExperimentData([pairs[i] for i in train_ids], [pairs[i] for i in val_ids], split, originals)
+    return ExperimentData(split, _folder_originals(split, by_id), [pairs[i] for i in split["train"]],
+                          [pairs[i] for i in split["val"]])
 
 
 def evaluation_items(data_config, split):
     """``(items, count)``: the (id, image, mask) of a split at original resolution, read lazily.
 
     ``"test"`` and ``"all"`` (every pair of every split; the only split of a flat
-    ``images/`` + ``masks/`` folder) are read straight from the folder: no training
-    image is loaded or preprocessed. ``"train"`` and ``"val"`` need the seeded
-    validation split of the experiment. Raises :class:`DataError` for a split the
-    data does not have.
+    ``images/`` + ``masks/`` folder) are read straight from the folder; ``"train"`` and
+    ``"val"`` come from the seeded validation split (:func:`experiment_split`). No
+    image is preprocessed. Raises :class:`DataError` for a split the data does not have.
     """
     if data_config.source == "synthetic" or split in ("train", "val"):
         if split == "all":
             raise DataError("split 'all' needs a dataset folder; the synthetic set has train, val and test")
-        data = load_experiment_data(data_config)
+        data = experiment_split(data_config)
         ids = data.split.get(split) or []
         if not ids:
             raise DataError(f"Split {split!r} is empty or missing in {data_config.source}.")

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from hecl_keras.data.cache import save_npz_atomic
+from hecl_keras.data.errors import DataError
 from hecl_keras.data.geometry import CropResize, paper_geometry
 from hecl_keras.data.preprocess import Pair, preprocess_arrays, preprocess_config
 
@@ -102,9 +103,17 @@ def pack_experiment(config, out_path, progress=None) -> dict:
 
     Returns:
         The pack's metadata dict (also stored in the file).
+
+    Raises:
+        DataError: ``data.tone_at: inference`` with a ``data.tone_target`` (training and inference would need
+            different working images).
     """
     from hecl_keras.data.experiment import load_experiment_data
 
+    if config.data.tone_target is not None and config.data.tone_at == "inference":
+        raise DataError("a data pack holds one working image per photograph, but data.tone_at: inference needs "
+                        "two (without the tone match for training and validation, with it for inference); pack "
+                        "with data.tone_at: all or data.tone_target: null")
     data = load_experiment_data(config.data, show_progress=progress is not None)
     pre = preprocess_config(config.data)
     arrays, entries = {}, {"train": [], "val": [], "test": []}

@@ -42,10 +42,22 @@ class PreprocessConfig:
     tone_target: float | None = None
 
 
-def preprocess_config(data_config) -> PreprocessConfig:
-    """The :class:`PreprocessConfig` of an experiment's ``data`` section."""
+def preprocess_config(data_config, stage="inference") -> PreprocessConfig:
+    """The :class:`PreprocessConfig` of an experiment's ``data`` section at one stage.
+
+    Args:
+        data_config: :class:`~hecl_keras.config.DataConfig`.
+        stage: ``"inference"`` (evaluation, prediction, presets, export) or ``"training"`` (the training pairs
+            and the validation crops that pick the best epoch). They differ only when ``data.tone_at`` is
+            ``inference``: then training sees no tone match.
+    """
+    if stage not in ("training", "inference"):
+        raise ValueError(f"stage must be 'training' or 'inference'. Received: {stage!r}")
+    tone_target = data_config.tone_target
+    if stage == "training" and data_config.tone_at == "inference":
+        tone_target = None
     return PreprocessConfig(short_side=data_config.short_side, fov_crop=data_config.fov_crop,
-                            normalize=data_config.normalize, tone_target=data_config.tone_target)
+                            normalize=data_config.normalize, tone_target=tone_target)
 
 
 @dataclasses.dataclass
