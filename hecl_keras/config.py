@@ -483,6 +483,19 @@ def config_to_dict(config) -> dict:
     return dataclasses.asdict(config)
 
 
+def dict_differences(old: dict, new: dict, prefix="") -> list:
+    """``["train.seed: 0 -> 1", ...]``: the dotted keys where two nested dicts (e.g. two
+    :func:`config_to_dict`) differ, sorted, each with both values."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += dict_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
 def get_path(config, path):
     """``get_path(config, "hecl.alpha")`` -> the value; ConfigError for an unknown path."""
     node = config

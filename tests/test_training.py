@@ -25,7 +25,7 @@ def tiny_run(tmp_path_factory):
 
 def test_run_folder_contents(tiny_run):
     result, run_dir = tiny_run
-    for name in ("config.yaml", "split.json", "log.csv", "model.keras", "checkpoints/best.keras",
+    for name in ("config.yaml", "split.json", "log.csv", "model.keras", "checkpoints/best.keras", "machine.json",
                  "eval/test/metrics.json", "eval/test/predictions.png", "eval/test/roc.png", "eval/test/pr.png"):
         assert (run_dir / name).exists(), name
     assert list((run_dir / "tensorboard").rglob("*tfevents*"))
@@ -38,6 +38,8 @@ def test_run_folder_contents(tiny_run):
     assert set(metrics["standard"]["pooled"]) == {"iou", "f1", "precision", "recall", "roc_auc", "pr_auc",
                                                   "image_level"}
     assert (run_dir / "preset" / "metadata.json").is_file()
+    machine = json.loads((run_dir / "machine.json").read_text())["sessions"]
+    assert len(machine) == 1 and machine[0]["software"]["backend"] == "tensorflow"
     assert len(metrics["standard"]["per_image"]) == 2
 
 
@@ -92,8 +94,15 @@ def test_killed_run_resumes_to_the_uninterrupted_result(uninterrupted_run, tmp_p
     with fit_with_callbacks([Kill()]), pytest.raises(KeyboardInterrupt):
         train(config, run_dir=tmp_path, verbose=0)
     assert [line.split(",")[0] for line in (tmp_path / "log.csv").read_text().splitlines()[1:]] == ["0", "1"]
+    # The first session's machine, made to look like another CPU kind (x86 and Arm features: no real one): the
+    # resume says so.
+    record = json.loads((tmp_path / "machine.json").read_text())
+    record["sessions"][0]["cpu"]["features"] = ["avx2", "asimd"]
+    (tmp_path / "machine.json").write_text(json.dumps(record))
     result = train(config, run_dir=tmp_path, verbose=0)
     err = capsys.readouterr().err
+    assert "started on another kind of machine (cpu.features: ['avx2', 'asimd'] -> " in err
+    assert len(json.loads((tmp_path / "machine.json").read_text())["sessions"]) == 2
     assert "resuming from epoch 2 of 3" in err
     assert "validation split: " in err and "effective images" in err  # what model selection rests on
     assert result["status"] == "resumed" and result["resumed_from_epoch"] == 1

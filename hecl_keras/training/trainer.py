@@ -27,9 +27,10 @@ from pathlib import Path
 
 import keras
 
-from hecl_keras.config import STRATEGIES, ConfigError, config_to_dict, load_config, save_config
+from hecl_keras.config import STRATEGIES, ConfigError, config_to_dict, dict_differences, load_config, save_config
 from hecl_keras.data.experiment import load_experiment_data, training_inputs
 from hecl_keras.data.split_balance import describe_split
+from hecl_keras.machine import record_machine
 from hecl_keras.models.build import build_compiled_model
 from hecl_keras.saving import load_model
 from hecl_keras.training.callbacks import (
@@ -80,7 +81,7 @@ def monitor_mode(monitor: str) -> str:
 
 
 RUN_OUTPUTS = ("config.yaml", "split.json", "log.csv", "tensorboard", "checkpoints", "backup", "model.keras",
-               "eval", "result.json", "epoch_seconds.json", "preset", "swa")
+               "eval", "result.json", "epoch_seconds.json", "preset", "swa", "machine.json")
 
 
 def _comparable(config) -> dict:
@@ -100,17 +101,6 @@ def _comparable(config) -> dict:
 
 class RunComplete(Exception):
     """Raised internally when the run folder already holds a finished run."""
-
-
-def _differences(old: dict, new: dict, prefix=""):
-    out = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
-    return out
 
 
 def prepare_run_dir(run_dir: Path, config, force=False) -> str:
@@ -133,7 +123,7 @@ def prepare_run_dir(run_dir: Path, config, force=False) -> str:
     started = any((run_dir / name).is_file() for name in ("result.json", "backup/training_metadata.json")) or \
         len(read_log(run_dir / "log.csv")) > 0
     if saved.is_file() and started:  # a folder that never finished an epoch just takes the new config
-        changed = _differences(_comparable(load_config(saved)), _comparable(config))
+        changed = dict_differences(_comparable(load_config(saved)), _comparable(config))
         if changed:
             raise ConfigError(f"{run_dir} holds a run with a different config ({'; '.join(changed[:5])}). "
                               "Use --force to start it again, or another --run-dir.")
@@ -306,6 +296,10 @@ def train(config, run_dir=None, verbose=None, force=False) -> dict:
         return {**result, "history": _history(read_log(run_dir / "log.csv")), "status": "complete"}
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     save_config(config, run_dir / "config.yaml")
+    if moved := record_machine(run_dir, new_run=state != "resume"):
+        print(f"warning: {run_dir} started on another kind of machine ({'; '.join(moved[:4])}): the resumed run "
+              "will not reproduce an uninterrupted one bit for bit (machine.json keeps each session's machine)",
+              file=sys.stderr)
     enable_determinism(t.seed, t.deterministic)
     if t.mixed_precision:
         keras.mixed_precision.set_global_policy(t.mixed_precision)
