@@ -79,9 +79,8 @@ def software() -> dict:
 
     versions = {"python": platform.python_version(), "numpy": np.__version__, "keras": keras.__version__,
                 "backend": keras.backend.backend()}
-    backend_module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(versions["backend"])
-    if backend_module:
-        versions[backend_module] = getattr(importlib.import_module(backend_module), "__version__", None)
+    if versions["backend"] in ("tensorflow", "jax", "torch"):  # the backend's module has its name
+        versions[versions["backend"]] = getattr(importlib.import_module(versions["backend"]), "__version__", None)
     try:
         import cv2
 
