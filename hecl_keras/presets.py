@@ -158,11 +158,14 @@ def preset_config(preset_dir, overrides=None):
 
 
 def training_summary(result, data) -> dict:
-    """The ``training`` entry of a preset from a finished ``hecl train`` result and its data split."""
+    """The ``training`` entry of a preset from a finished ``hecl train`` result and its data split, with the run
+    folder's ``machine.json`` sessions (:mod:`hecl_keras.machine`: what the weights were trained on)."""
     scores = {split: {k: v for k, v in e["standard"]["pooled"].items() if isinstance(v, (int, float))}
               for split, e in result.get("eval", {}).items()}
+    machine = Path(result.get("run_dir", "")) / "machine.json"
     return {"split_sizes": {k: len(v) for k, v in data.split.items()}, "split": data.split,
-            "train_seconds": result.get("train_seconds"), "scores": scores}
+            "train_seconds": result.get("train_seconds"), "scores": scores,
+            "machine": json.loads(machine.read_text())["sessions"] if machine.is_file() else None}
 
 
 def _colour_lines(data):

@@ -246,6 +246,8 @@ def test_hecl_train_writes_a_preset_that_round_trips_exactly(trained, tmp_path):
     best = load_model(trained)
     assert meta["decision_threshold"] == pytest.approx(best.decision_threshold) and meta["threshold_from_validation"]
     assert meta["training"]["split_sizes"]["val"] >= 1 and "licence" in meta
+    assert meta["training"]["machine"] == json.loads((trained.parents[1] / "machine.json").read_text())["sessions"]
+    assert meta["training"]["machine"][0]["software"]["keras"] == meta["keras_version"]
     run_config = load_config(trained.parents[1] / "config.yaml")
     settings = json.loads((preset / "preprocessing.json").read_text())
     assert settings["tile_size"] == run_config.augment.crop_size
