@@ -5,7 +5,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "hecl_keras"
 FLOORS = {
-    "config": 0, "progress": 0,
+    "config": 0, "progress": 0, "machine": 0,
     "data": 1, "losses": 1, "metrics": 1, "visualize": 1,
     "models": 2,
     "inference": 3, "export": 3, "photograph_graph": 3, "saving": 3, "presets": 3,
