@@ -1,10 +1,11 @@
 """The machine a run trains on: the facts that decide whether the same command gives the same model.
 
-Training here reproduces bit for bit for one config and seed on one kind of machine (``train.deterministic``), not
-across kinds: the CPU's instruction set picks oneDNN's kernels, and an AVX-512 AMD EPYC gave another model than
-the AVX2 ones from the same command (docs/RESULTS.md section 32). Accelerators and library versions matter the
-same way. ``hecl train`` keeps these facts in the run folder's ``machine.json``, one entry per session, and says
-so when a run resumes on a machine that differs, so a figure can be traced to the hardware that made it.
+Training here reproduces bit for bit for one config and seed on one machine (``train.deterministic``); across
+machines it may not: the CPU's instruction set picks oneDNN's kernels, and one command gave another model on an
+AVX-512 AMD EPYC than on an AVX2 one (docs/RESULTS.md section 32) while another reproduced to the last digit
+(section 33). Accelerators and library versions can matter the same way. ``hecl train`` keeps these facts in the
+run folder's ``machine.json``, one entry per session, and says so when a run resumes on a machine that differs,
+so a figure can be traced to the hardware that made it.
 """
 
 from __future__ import annotations
