@@ -53,70 +53,64 @@ class ExperimentData(ExperimentSplit):
     val: list = dataclasses.field(default_factory=list)
 
 
-def _synthetic_photographs(data_config):
-    """``{id: seed}`` of the synthetic training and test photographs, and ``original(id) -> (image, mask)``."""
+def _synthetic_split(data_config):
+    """``(split, read)`` of the synthetic data set: ``read(id) -> (image (H,W,3) uint8, mask (H,W) bool)``."""
     s = data_config.synthetic
     ids = {f"syn_{i:03d}": (s.seed * 100003 + i) for i in range(s.count)}
     test_ids = {f"syn_test_{i:03d}": ((s.seed + 1) * 100003 + 50000 + i) for i in range(s.test_count)}
 
-    def original(sample_id):
+    def read(sample_id):
         seed = ids.get(sample_id, test_ids.get(sample_id))
         return synthetic_fundus(s.height, s.width, seed=seed)
 
-    return ids, test_ids, original
+    train_ids, val_ids = validation_split(list(ids), data_config.val_count, data_config.split_seed)
+    return {"train": train_ids, "val": val_ids, "test": sorted(test_ids)}, read
+
+
+def _folder_split(data_config):
+    """``(split, {id: Sample}, read)`` of a dataset folder: ``read(id) -> (image, mask)`` decodes the files."""
+    splits = load_splits(data_config.source, mask_suffix=data_config.mask_suffix)
+    by_id = {s.id: s for name in splits for s in splits[name]}
+    train_ids, val_ids = validation_split([s.id for s in splits[training_split_name(splits)]],
+                                          data_config.val_count, data_config.split_seed)
+    split = {"train": train_ids, "val": val_ids, "test": [s.id for s in splits.get("test", [])]}
+    return split, by_id, lambda sample_id: read_pair(by_id[sample_id])
+
+
+def _originals(split, read):
+    """``originals(name)`` of :class:`ExperimentSplit`: each id of the split with ``read(id)``, lazily."""
+
+    def originals(name):
+        for sample_id in split[name]:
+            yield (sample_id, *read(sample_id))
+
+    return originals
 
 
 def experiment_split(data_config) -> ExperimentSplit:
     """The seeded validation split of ``config.data`` and its originals, without preprocessing any image (what
     evaluation and the run-scoring benchmarks need)."""
     if data_config.source == "synthetic":
-        ids, test_ids, original = _synthetic_photographs(data_config)
-        train_ids, val_ids = validation_split(list(ids), data_config.val_count, data_config.split_seed)
-        split = {"train": train_ids, "val": val_ids, "test": sorted(test_ids)}
-
-        def originals(name):
-            for sample_id in split[name]:
-                yield (sample_id, *original(sample_id))
-
-        return ExperimentSplit(split, originals)
-    split, by_id = _folder_split(data_config)
-    return ExperimentSplit(split, _folder_originals(split, by_id))
-
-
-def _folder_split(data_config):
-    """``(split, {id: Sample})`` of a dataset folder."""
-    splits = load_splits(data_config.source, mask_suffix=data_config.mask_suffix)
-    by_id = {s.id: s for name in splits for s in splits[name]}
-    train_ids, val_ids = validation_split([s.id for s in splits[training_split_name(splits)]],
-                                          data_config.val_count, data_config.split_seed)
-    return {"train": train_ids, "val": val_ids, "test": [s.id for s in splits.get("test", [])]}, by_id
-
-
-def _folder_originals(split, by_id):
-    """``originals(name)`` of :class:`ExperimentSplit` for a dataset folder: its photographs, read lazily."""
-
-    def originals(name):
-        for sample_id in split[name]:
-            yield (sample_id, *read_pair(by_id[sample_id]))
-
-    return originals
+        split, read = _synthetic_split(data_config)
+    else:
+        split, _, read = _folder_split(data_config)
+    return ExperimentSplit(split, _originals(split, read))
 
 
 def _synthetic(data_config):
-    split = experiment_split(data_config)
-    _, _, original = _synthetic_photographs(data_config)
+    split, read = _synthetic_split(data_config)
     pre = preprocess_config(data_config, "training")
 
     def pair(sample_id):
-        image, mask, t = preprocess_arrays(*original(sample_id), pre)
+        image, mask, t = preprocess_arrays(*read(sample_id), pre)
         return Pair(sample_id, image, mask, t)
 
-    return ExperimentData(split.split, split.originals, [pair(i) for i in split.split["train"]],
-                          [pair(i) for i in split.split["val"]])
+    return ExperimentData(split, _originals(split, read), [pair(i) for i in split["train"]],
+                          [pair(i) for i in split["val"]])
 
 
 def _from_disk(data_config, show_progress=True):
-    split, by_id = _folder_split(data_config)
+    split, by_id, read = _folder_split(data_config)
     cache = ArrayCache(data_config.cache_dir)
     pre = preprocess_config(data_config, "training")
     wanted = split["train"] + split["val"]
@@ -128,7 +122,7 @@ def _from_disk(data_config, show_progress=True):
             bar(n, item=sample_id)
     if show_progress:
         print(f"cache: {cache.hits} hits, {cache.misses} misses in {cache.folder}", file=sys.stderr)
-    return ExperimentData(split, _folder_originals(split, by_id), [pairs[i] for i in split["train"]],
+    return ExperimentData(split, _originals(split, read), [pairs[i] for i in split["train"]],
                           [pairs[i] for i in split["val"]])
 
 
